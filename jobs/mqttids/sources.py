@@ -1,0 +1,83 @@
+"""Checking input files before any row is loaded.
+
+A missing file, an empty file or a wrong header must fail the load with a
+message that names the file and the problem, before anything is written.
+Files are opened through Hadoop's FileSystem API, so a local path, a glob
+(``landing/2026-11-28/train*.csv``) and a ``gs://`` URI are checked the same
+way Spark will read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import SparkSession
+
+from mqttids.schema import header_problem
+
+
+class SourceError(ValueError):
+    """An input file is missing, empty or not in MQTTset format."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One split's input: a path, glob or URI, and the files it matched."""
+
+    split: str
+    uri: str
+    files: tuple[str, ...]
+
+
+def _hadoop_path(spark: SparkSession, uri: str):
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return jvm, fs, path
+
+
+def _expand(spark: SparkSession, uri: str) -> list[str]:
+    """Files matching a path or glob; empty when nothing matches."""
+    _, fs, path = _hadoop_path(spark, uri)
+    statuses = fs.globStatus(path)
+    if statuses is None:
+        return []
+    return sorted(str(s.getPath().toString()) for s in statuses if s.isFile())
+
+
+def _first_lines(spark: SparkSession, uri: str, n: int = 2) -> list[str]:
+    jvm, fs, path = _hadoop_path(spark, uri)
+    stream = fs.open(path)
+    try:
+        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+        lines = []
+        for _ in range(n):
+            line = reader.readLine()
+            if line is None:
+                break
+            lines.append(line)
+        return lines
+    finally:
+        stream.close()
+
+
+def check_file(spark: SparkSession, split: str, uri: str) -> None:
+    """Raise SourceError unless the file has the MQTTset header and at least one row."""
+    lines = _first_lines(spark, uri)
+    if not lines or not lines[0].strip():
+        raise SourceError(f"{split} file {uri} is empty: expected the MQTTset header and rows")
+    problem = header_problem(lines[0])
+    if problem:
+        raise SourceError(f"{split} file {uri} is not an MQTTset CSV: it {problem}")
+    if len(lines) < 2:
+        raise SourceError(f"{split} file {uri} has a header but no data rows")
+
+
+def resolve(spark: SparkSession, split: str, uri: str) -> Source:
+    """Expand and check one split's input, or raise SourceError."""
+    files = _expand(spark, uri)
+    if not files:
+        raise SourceError(f"{split} file not found: {uri}")
+    for file in files:
+        check_file(spark, split, file)
+    return Source(split=split, uri=uri, files=tuple(files))
