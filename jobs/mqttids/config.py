@@ -71,6 +71,11 @@ SCHEDULE = Setting(
     "@daily",
     "Schedule of mqtt_pipeline (cron, preset such as @daily, or 'none' for manual only).",
 )
+TASK_RETRIES = Setting(
+    "MQTTIDS_TASK_RETRIES",
+    "2",
+    "Retries of each pipeline task (make run and the tests use 0 to fail fast).",
+)
 
 ALL_SETTINGS: tuple[Setting, ...] = (
     DB_URL,
@@ -82,4 +87,5 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     SPARK_MASTER,
     MAX_REJECT_RATIO,
     SCHEDULE,
+    TASK_RETRIES,
 )

@@ -36,7 +36,8 @@ class DbUrl:
     @classmethod
     def parse(cls, url: str) -> DbUrl:
         parts = urlsplit(url)
-        if parts.scheme not in ("postgresql", "postgres"):
+        # SQLAlchemy-style URLs (postgresql+psycopg2://, as PostgresHook renders them) are fine too.
+        if parts.scheme.split("+")[0] not in ("postgresql", "postgres"):
             raise ValueError(f"not a postgresql:// URL: {redact(url)}")
         return cls(
             host=parts.hostname or "127.0.0.1",

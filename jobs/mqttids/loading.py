@@ -213,6 +213,10 @@ def publish(conn, packets: str, rejected: str, result: LoadResult, sources: list
 def load_batch(spark: SparkSession, sources: list[Source], url: str, batch_date: date) -> LoadResult:
     """Load the sources as batch ``batch_date``, replacing an earlier load of it."""
     started = time.monotonic()
+    # Parsing 34 columns makes one huge generated method under whole-stage
+    # codegen, which the JVM refuses to JIT-compile: per-operator codegen
+    # keeps methods small and measured 5x faster here.
+    spark.conf.set("spark.sql.codegen.wholeStage", "false")
     conn = db.connect(url, application="mqttids-ingest")
     try:
         tables.ensure_tables(conn)

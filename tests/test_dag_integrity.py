@@ -1,0 +1,61 @@
+"""Every DAG file imports cleanly and every DAG follows the house rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from airflow.models import DagBag
+from airflow.sdk.exceptions import ParamValidationError
+from airflow.utils.dag_cycle_tester import check_cycle
+
+DAGS_DIR = Path(__file__).resolve().parents[1] / "dags"
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> DagBag:
+    return DagBag(dag_folder=str(DAGS_DIR))
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+
+
+def test_every_dag_file_defines_a_dag(dagbag):
+    files = {Path(d.fileloc).name for d in dagbag.dags.values()}
+    assert files == {p.name for p in DAGS_DIR.glob("*.py")}
+
+
+def test_no_cycles(dagbag):
+    for dag in dagbag.dags.values():
+        check_cycle(dag)
+
+
+def test_tags_owner_retries_and_docs(dagbag):
+    for dag_id, dag in dagbag.dags.items():
+        assert dag.tags, f"{dag_id} has no tags"
+        assert dag.doc_md, f"{dag_id} has no doc_md"
+        assert dag.default_args.get("retries", 0) >= 1, f"{dag_id} has no default retries"
+        for task in dag.tasks:
+            assert task.owner and task.owner != "airflow", f"{dag_id}.{task.task_id} has no owner"
+            assert task.execution_timeout is not None, f"{dag_id}.{task.task_id} has no timeout"
+
+
+def test_pipeline_order(dagbag):
+    dag = dagbag.dags["mqtt_pipeline"]
+    assert dag.get_task("ingest").downstream_task_ids == {"quality_gate"}
+    assert dag.get_task("quality_gate").downstream_task_ids == {"analytics"}
+
+
+@pytest.mark.parametrize("bad", [0, -3, "five", 2.5])
+def test_top_x_must_be_a_positive_integer(dagbag, bad):
+    param = dagbag.dags["mqtt_pipeline"].params.get_param("top_x")
+    with pytest.raises(ParamValidationError):
+        param.resolve(bad)
+    assert param.resolve(4) == 4
+
+
+@pytest.mark.parametrize("name, bad", [("executor", "yarn"), ("max_reject_ratio", 1.5)])
+def test_other_params_are_validated(dagbag, name, bad):
+    with pytest.raises(ParamValidationError):
+        dagbag.dags["mqtt_pipeline"].params.get_param(name).resolve(bad)
