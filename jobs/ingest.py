@@ -32,11 +32,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--train", required=True, help="train CSV: path, glob or gs:// URI")
     parser.add_argument("--test", required=True, help="test CSV: path, glob or gs:// URI")
-    parser.add_argument("--db-url", default=None,
-                        help="postgresql://user:pass@host:port/db (default: MQTTIDS_DB_URL, else embedded)")
-    parser.add_argument("--batch-date", type=date.fromisoformat, default=None,
-                        help="YYYY-MM-DD this load is filed under; rerunning a date replaces it "
-                        "(default: today, UTC)")
+    parser.add_argument(
+        "--db-url",
+        default=None,
+        help="postgresql://user:pass@host:port/db (default: MQTTIDS_DB_URL, else embedded)",
+    )
+    parser.add_argument(
+        "--batch-date",
+        type=date.fromisoformat,
+        default=None,
+        help="YYYY-MM-DD this load is filed under; rerunning a date replaces it (default: today, UTC)",
+    )
     return parser.parse_args(argv)
 
 
@@ -52,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     except (sources.SourceError, db.DatabaseUnreachable, loading.ReadBackMismatch) as err:
         logging.getLogger("ingest").error("%s", err)
         print(f"ingest failed: {err}", file=sys.stderr)
+        return 1
+    except Exception as err:  # anything else: a one-line cause first, then the traceback
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        print(f"ingest failed: {type(err).__name__}: {first}", file=sys.stderr)
+        logging.getLogger("ingest").exception("ingest failed; nothing was published")
         return 1
     finally:
         spark.stop()

@@ -31,6 +31,7 @@ from mqttids import db, tables
 from mqttids.copy_sink import RESULT_SCHEMA, copy_writer
 from mqttids.parsing import REASON, parse
 from mqttids.schema import COLUMNS, CSV_NAMES, Kind
+from mqttids import sources
 from mqttids.sources import Source
 
 log = logging.getLogger(__name__)
@@ -72,15 +73,23 @@ def _csv_text(value):
     return F.when(value.contains('"') | value.contains(","), quoted).otherwise(value)
 
 
+def _storable(text):
+    """PostgreSQL text cannot hold NUL: quarantined text shows it as U+FFFD instead."""
+    return F.replace(text, F.lit("\u0000"), F.lit("\ufffd"))
+
+
 def _csv_line(values) -> F.Column:
     return F.concat(F.concat_ws(",", *values), F.lit("\n"))
 
 
 def _read_split(spark: SparkSession, source: Source) -> DataFrame:
     header_start = rf"^\ufeff?{CSV_NAMES[0].replace('.', '[.]')},"
+    # Spark names files by percent-encoded URI; store the names the user gave instead.
+    plain = F.create_map(*[F.lit(x) for f in source.files for x in (sources.file_uri(spark, f), f)])
+    path = F.col("_metadata.file_path")
     lines = spark.read.text(list(source.files)).select(
         F.regexp_replace("value", "\r$", "").alias("raw"),
-        F.col("_metadata.file_path").alias("source_file"),
+        F.coalesce(plain[path], path).alias("source_file"),
     )
     return lines.where(~F.col("raw").rlike(header_start) & (F.trim("raw") != "")).withColumn(
         "split", F.lit(source.split)
@@ -102,7 +111,13 @@ def prepare_rows(spark: SparkSession, sources: list[Source], batch_date: date) -
     for col in COLUMNS:
         typed = F.col(col.name).cast("string")
         packet.append(_csv_text(typed) if col.kind in (Kind.TEXT, Kind.LABEL) else typed)
-    rejected = [day, F.col("split"), source, _csv_text(F.col("raw")), _csv_text(F.col(REASON))]
+    rejected = [
+        day,
+        F.col("split"),
+        source,
+        _csv_text(_storable(F.col("raw"))),
+        _csv_text(_storable(F.col(REASON))),
+    ]
     return parsed.select(
         ok.alias("ok"),
         F.when(ok, _csv_line(packet)).otherwise(_csv_line(rejected)).alias("line"),
@@ -141,9 +156,7 @@ def create_staging(conn, batch_date: date) -> tuple[str, str]:
             f"CREATE TABLE {packets} (LIKE {tables.PACKETS} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
         )
         # Lets ATTACH PARTITION skip its validation scan.
-        cur.execute(
-            f"ALTER TABLE {packets} ADD CONSTRAINT batch_only CHECK (batch_date = %s)", (batch_date,)
-        )
+        cur.execute(f"ALTER TABLE {packets} ADD CONSTRAINT batch_only CHECK (batch_date = %s)", (batch_date,))
         cur.execute(f"CREATE TABLE {rejected} (LIKE {tables.REJECTED} INCLUDING DEFAULTS)")
     conn.commit()
     return packets, rejected
@@ -204,8 +217,14 @@ def publish(conn, packets: str, rejected: str, result: LoadResult, sources: list
             "UPDATE SET sources = EXCLUDED.sources, rows_read = EXCLUDED.rows_read, "
             "rows_loaded = EXCLUDED.rows_loaded, rows_rejected = EXCLUDED.rows_rejected, "
             "seconds = EXCLUDED.seconds, loaded_at = now()",
-            (day, [f for s in sources for f in s.files], result.rows_read, result.rows_loaded,
-             result.rows_rejected, result.seconds),
+            (
+                day,
+                [f for s in sources for f in s.files],
+                result.rows_read,
+                result.rows_loaded,
+                result.rows_rejected,
+                result.seconds,
+            ),
         )
     conn.commit()
 

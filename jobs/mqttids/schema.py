@@ -125,6 +125,11 @@ def column(name: str) -> Column:
     raise KeyError(f"not an MQTTset column: {name!r}")
 
 
+def bound_text(value: float) -> str:
+    """A bound as people and SQL read it: exact, with no exponent (268435455, -1)."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
 def canonical_hex(value: int) -> str:
     """How flags are shown to people: lower-case, at least two digits (``0x02``)."""
     return f"0x{value:02x}"

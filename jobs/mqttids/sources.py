@@ -45,26 +45,34 @@ def _expand(spark: SparkSession, uri: str) -> list[str]:
     return sorted(str(s.getPath().toString()) for s in statuses if s.isFile())
 
 
-def _first_lines(spark: SparkSession, uri: str, n: int = 2) -> list[str]:
+def _first_lines(spark: SparkSession, uri: str, n: int = 2, scan: int = 1000) -> list[str]:
+    """The first ``n`` non-blank lines (looking at most ``scan`` lines in)."""
     jvm, fs, path = _hadoop_path(spark, uri)
     stream = fs.open(path)
     try:
         reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
-        lines = []
-        for _ in range(n):
+        lines: list[str] = []
+        for _ in range(scan):
             line = reader.readLine()
-            if line is None:
+            if line is None or len(lines) == n:
                 break
-            lines.append(line)
+            if line.strip():
+                lines.append(line)
         return lines
     finally:
         stream.close()
 
 
+def file_uri(spark: SparkSession, file: str) -> str:
+    """How Spark's ``_metadata.file_path`` spells a file: as a URI, percent-encoded."""
+    _, _, path = _hadoop_path(spark, file)
+    return str(path.toUri().toString())
+
+
 def check_file(spark: SparkSession, split: str, uri: str) -> None:
     """Raise SourceError unless the file has the MQTTset header and at least one row."""
     lines = _first_lines(spark, uri)
-    if not lines or not lines[0].strip():
+    if not lines:
         raise SourceError(f"{split} file {uri} is empty: expected the MQTTset header and rows")
     problem = header_problem(lines[0])
     if problem:

@@ -9,7 +9,7 @@ constraints come from :mod:`mqttids.schema`.
 
 from __future__ import annotations
 
-from mqttids.schema import COLUMNS, LABELS, SPLITS, Column
+from mqttids.schema import COLUMNS, LABELS, SPLITS, Column, bound_text
 
 SCHEMA = "mqtt"
 PACKETS = f"{SCHEMA}.packets"
@@ -35,9 +35,9 @@ def _check(col: Column) -> str | None:
         return f"target IN ({_sql_list(LABELS)})"
     bounds = []
     if col.lo is not None:
-        bounds.append(f"{col.name} >= {col.lo:g}")
+        bounds.append(f"{col.name} >= {bound_text(col.lo)}")
     if col.hi is not None:
-        bounds.append(f"{col.name} <= {col.hi:g}")
+        bounds.append(f"{col.name} <= {bound_text(col.hi)}")
     return " AND ".join(bounds) or None
 
 
