@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Asset, Param, task
+from mqttids import config
 from mqttids_airflow import connections, inputs
 from mqttids_airflow.spark_steps import EXECUTORS, spark_job
-
-from mqttids import config
 
 PACKETS = Asset(name="mqtt_packets", uri="postgres://warehouse:5432/mqttids/mqtt/packets")
 
@@ -43,11 +42,18 @@ with DAG(
         "execution_timeout": timedelta(hours=2),
     },
     params={
-        "train_uri": Param("", type="string", description="Train CSV (path, glob or gs://). Empty: landing batch."),
-        "test_uri": Param("", type="string", description="Test CSV (path, glob or gs://). Empty: landing batch."),
+        "train_uri": Param(
+            "", type="string", description="Train CSV (path, glob or gs://). Empty: landing batch."
+        ),
+        "test_uri": Param(
+            "", type="string", description="Test CSV (path, glob or gs://). Empty: landing batch."
+        ),
         "top_x": Param(5, type="integer", minimum=1, description="How many TCP flags to rank (ties kept)."),
         "max_reject_ratio": Param(
-            float(config.MAX_REJECT_RATIO.get()), type="number", minimum=0, maximum=1,
+            float(config.MAX_REJECT_RATIO.get()),
+            type="number",
+            minimum=0,
+            maximum=1,
             description="Quality gate: largest share of rejected rows allowed.",
         ),
         "executor": Param("local", enum=list(EXECUTORS), description="Where Spark jobs run."),
@@ -58,9 +64,12 @@ with DAG(
         "ingest",
         "ingest",
         [
-            "--train", "{{ source_uri(params, ds, 'train') }}",
-            "--test", "{{ source_uri(params, ds, 'test') }}",
-            "--batch-date", "{{ ds }}",
+            "--train",
+            "{{ source_uri(params, ds, 'train') }}",
+            "--test",
+            "{{ source_uri(params, ds, 'test') }}",
+            "--batch-date",
+            "{{ ds }}",
         ],
         outlets=[PACKETS],
     )

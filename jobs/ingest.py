@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from mqttids import db, loading, sources
 from mqttids.spark import session
@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    batch_date = args.batch_date or datetime.now(timezone.utc).date()
+    batch_date = args.batch_date or datetime.now(UTC).date()
     url = db.resolve_url(args.db_url)
     spark = session("mqttids-ingest")
     try:

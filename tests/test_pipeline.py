@@ -42,8 +42,16 @@ def sample(tmp_path_factory) -> Path:
     """A small generated pair, plus a copy of the train file with bad rows appended."""
     out = tmp_path_factory.mktemp("sample")
     subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "jobs" / "generate_sample.py"), "--out", str(out),
-         "--rows", str(ROWS), "--seed", "7"],
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "jobs" / "generate_sample.py"),
+            "--out",
+            str(out),
+            "--rows",
+            str(ROWS),
+            "--seed",
+            "7",
+        ],
         check=True,
     )
     good = (out / "train70.csv").read_text()
@@ -56,7 +64,9 @@ def sample(tmp_path_factory) -> Path:
     return out
 
 
-def _dags_test(env: dict[str, str], logical_date: str, conf: dict | None = None) -> subprocess.CompletedProcess:
+def _dags_test(
+    env: dict[str, str], logical_date: str, conf: dict | None = None
+) -> subprocess.CompletedProcess:
     args = [local.AIRFLOW, "dags", "test", "mqtt_pipeline", logical_date]
     if conf is not None:
         args += ["-c", json.dumps(conf)]
@@ -89,7 +99,11 @@ def _scalar(conn, sql: str, *args):
 
 
 def test_pipeline_loads_quarantines_and_computes_analytics(airflow_env, sample, db_conn):
-    conf = {"train_uri": str(sample / "train_with_bad.csv"), "test_uri": str(sample / "test30.csv"), "top_x": 3}
+    conf = {
+        "train_uri": str(sample / "train_with_bad.csv"),
+        "test_uri": str(sample / "test30.csv"),
+        "top_x": 3,
+    }
     result = _dags_test(airflow_env, "2026-03-01", conf)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
 
@@ -117,7 +131,9 @@ def test_rerun_of_a_batch_replaces_it(airflow_env, sample, db_conn):
 def test_missing_file_fails_clearly_and_changes_nothing(airflow_env, sample, db_conn):
     before = _scalar(db_conn, "SELECT count(*) FROM mqtt.packets")
     missing = sample / "no_such_train.csv"
-    result = _dags_test(airflow_env, "2026-03-03", {"train_uri": str(missing), "test_uri": str(sample / "test30.csv")})
+    result = _dags_test(
+        airflow_env, "2026-03-03", {"train_uri": str(missing), "test_uri": str(sample / "test30.csv")}
+    )
     assert result.returncode != 0
     assert f"train file not found: {missing}" in result.stdout + result.stderr
     assert _scalar(db_conn, "SELECT count(*) FROM mqtt.packets") == before
@@ -126,8 +142,20 @@ def test_missing_file_fails_clearly_and_changes_nothing(airflow_env, sample, db_
 def test_scheduled_run_loads_its_landing_batch(airflow_env, db_conn):
     landing = Path(airflow_env["MQTTIDS_LANDING_URI"])
     subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "jobs" / "generate_sample.py"), "--landing", str(landing),
-         "--days", "2", "--start-date", "2026-04-01", "--rows", "2000", "--seed", "3"],
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "jobs" / "generate_sample.py"),
+            "--landing",
+            str(landing),
+            "--days",
+            "2",
+            "--start-date",
+            "2026-04-01",
+            "--rows",
+            "2000",
+            "--seed",
+            "3",
+        ],
         check=True,
     )
     day = landing / "2026-04-02"

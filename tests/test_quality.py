@@ -8,7 +8,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-
 from mqttids import loading, sources, tables
 from mqttids.quality import QualityGateFailed, check_batch
 
@@ -19,8 +18,16 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 def generated(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("gate")
     subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "jobs" / "generate_sample.py"), "--out", str(out),
-         "--rows", "2000", "--seed", "11"],
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "jobs" / "generate_sample.py"),
+            "--out",
+            str(out),
+            "--rows",
+            "2000",
+            "--seed",
+            "11",
+        ],
         check=True,
     )
     lines = (out / "train70.csv").read_text().splitlines()

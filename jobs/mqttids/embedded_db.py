@@ -102,9 +102,7 @@ def _running_port(pgdata: Path) -> int | None:
 
 
 def _accepts(port: int) -> bool:
-    result = subprocess.run(
-        [_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-q"], check=False
-    )
+    result = subprocess.run([_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-q"], check=False)
     return result.returncode == 0
 
 
@@ -129,8 +127,19 @@ def _start(pgdata: Path) -> int:
     options = " ".join(f"-c {k}={v!r}" if v == "" else f"-c {k}={v}" for k, v in SERVER_SETTINGS.items())
     log.info("starting embedded PostgreSQL on 127.0.0.1:%d", port)
     subprocess.run(
-        [_bin("pg_ctl"), "-D", str(pgdata), "-w", "-t", "60", "-l", str(pgdata / "server.log"),
-         "-o", f"-p {port} {options}", "start"],
+        [
+            _bin("pg_ctl"),
+            "-D",
+            str(pgdata),
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(pgdata / "server.log"),
+            "-o",
+            f"-p {port} {options}",
+            "start",
+        ],
         check=True,
         stdout=subprocess.DEVNULL,
         **_as_user(),
@@ -183,8 +192,11 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m mqttids.embedded_db",
         description="Manage the embedded PostgreSQL server (data dir under MQTTIDS_STATE_DIR).",
     )
-    parser.add_argument("action", choices=["start", "stop", "url"],
-                        help="start (idempotent, prints the URL), stop, or url (start if needed)")
+    parser.add_argument(
+        "action",
+        choices=["start", "stop", "url"],
+        help="start (idempotent, prints the URL), stop, or url (start if needed)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if args.action == "stop":

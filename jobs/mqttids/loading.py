@@ -27,11 +27,10 @@ from datetime import date
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from mqttids import db, tables
+from mqttids import db, sources, tables
 from mqttids.copy_sink import RESULT_SCHEMA, copy_writer
 from mqttids.parsing import REASON, parse
 from mqttids.schema import COLUMNS, CSV_NAMES, Kind
-from mqttids import sources
 from mqttids.sources import Source
 
 log = logging.getLogger(__name__)

@@ -141,7 +141,10 @@ def header_problem(header: str) -> str | None:
     if names == list(CSV_NAMES):
         return None
     if len(names) != len(CSV_NAMES):
-        return f"has {len(names)} columns in its header, expected {len(CSV_NAMES)} ({CSV_NAMES[0]}, ..., {CSV_NAMES[-1]})"
+        return (
+            f"has {len(names)} columns in its header, expected {len(CSV_NAMES)} "
+            f"({CSV_NAMES[0]}, ..., {CSV_NAMES[-1]})"
+        )
     for i, (got, want) in enumerate(zip(names, CSV_NAMES, strict=True), start=1):
         if got != want:
             return f"header column {i} is {got!r}, expected {want!r}"

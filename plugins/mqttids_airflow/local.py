@@ -20,7 +20,7 @@ import shlex
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mqttids import config, db
@@ -70,8 +70,16 @@ def ensure_sample() -> tuple[str, str]:
     if not (train.exists() and test.exists()):
         print(f"generating the reduced-shape sample in {SAMPLE_DIR} ...", flush=True)
         subprocess.run(
-            [sys.executable, str(PROJECT_ROOT / "jobs" / "generate_sample.py"), "--out", str(SAMPLE_DIR),
-             "--shape", "reduced", "--seed", "0"],
+            [
+                sys.executable,
+                str(PROJECT_ROOT / "jobs" / "generate_sample.py"),
+                "--out",
+                str(SAMPLE_DIR),
+                "--shape",
+                "reduced",
+                "--seed",
+                "0",
+            ],
             check=True,
         )
     return str(train), str(test)
@@ -108,8 +116,10 @@ def print_summary(url: str, batch_date: str) -> int:
                 print(f"batch {batch_date} was not loaded: see the task logs above", file=sys.stderr)
                 return 1
             read, loaded, rejected, seconds = row
-            print(f"ingest: batch {batch_date}: {read:,} rows read, {loaded:,} loaded, "
-                  f"{rejected:,} rejected ({seconds:.1f} s)")
+            print(
+                f"ingest: batch {batch_date}: {read:,} rows read, {loaded:,} loaded, "
+                f"{rejected:,} rejected ({seconds:.1f} s)"
+            )
             run_id = analytics.latest_run_id(conn, batch_date)
         if run_id is None:
             print("analytics did not run: see the task logs above", file=sys.stderr)
@@ -126,19 +136,27 @@ def standalone() -> int:
     env = _environ(url)
     migrate(env)
     home = Path(env["AIRFLOW_HOME"])
-    print(f"Airflow home: {home}\nWeb UI: http://localhost:8080 (user admin; the password is printed "
-          f"below and kept in {home / 'simple_auth_manager_passwords.json.generated'})", flush=True)
+    print(
+        f"Airflow home: {home}\nWeb UI: http://localhost:8080 (user admin; the password is printed "
+        f"below and kept in {home / 'simple_auth_manager_passwords.json.generated'})",
+        flush=True,
+    )
     return _airflow(["standalone"], env).returncode
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mqttids_airflow.local", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m mqttids_airflow.local", description=__doc__.split("\n\n")[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run mqtt_pipeline once and print its results")
     run.add_argument("--train", default="", help="train CSV (default: the generated reduced sample)")
     run.add_argument("--test", default="", help="test CSV (default: the generated reduced sample)")
-    run.add_argument("--batch-date", default=datetime.now(timezone.utc).date().isoformat(),
-                     help="batch date (logical date of the run; default: today)")
+    run.add_argument(
+        "--batch-date",
+        default=datetime.now(UTC).date().isoformat(),
+        help="batch date (logical date of the run; default: today)",
+    )
     sub.add_parser("airflow", help="start Airflow standalone with this project's DAGs")
     sub.add_parser("env", help="print the environment local Airflow commands need, as shell exports")
     args = parser.parse_args(argv)
