@@ -44,6 +44,8 @@ def airflow_env(db_url: str) -> dict[str, str]:
             {"conn_type": "spark", "host": os.environ.get("MQTTIDS_SPARK_MASTER", "local[*]")}
         ),
         "PYSPARK_PYTHON": sys.executable,
+        # spark-submit (from the pyspark wheel) finds Spark through the venv's python.
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "plugins"), str(PROJECT_ROOT / "jobs")]),
     }
 
