@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Asset, Param, task
+
 from mqttids import config
 from mqttids_airflow import connections, inputs
 from mqttids_airflow.spark_steps import EXECUTORS, spark_job

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import analytics as cli  # jobs/analytics.py, the CLI
 import pytest
+from pyspark.sql import DataFrame
+
 from mqttids import analytics, loading, published, sample, sources
 from mqttids.analytics import ALL, BatchRange, NoPackets, Output
 from mqttids.schema import CSV_HEADER, canonical_hex
-from pyspark.sql import DataFrame
 
 SMALL_DAYS = (date(1999, 1, 1), date(1999, 1, 2))
 TIES_DAY = date(1999, 2, 1)

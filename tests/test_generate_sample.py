@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from mqttids import published, sample
 from mqttids.schema import COLUMNS, CSV_HEADER, CSV_NAMES, LABELS, Kind
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import ingest  # jobs/ingest.py
 import psycopg2
 import pytest
+
 from mqttids import db, loading, sample, sources, tables
 
 REPO = Path(__file__).resolve().parents[1]

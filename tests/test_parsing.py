@@ -13,9 +13,10 @@ import re
 from pathlib import Path
 
 import pytest
+from pyspark.sql import types as T
+
 from mqttids import parsing
 from mqttids.schema import COLUMNS, CSV_NAMES, LABELS
-from pyspark.sql import types as T
 
 MQTTSET = Path(__file__).resolve().parents[2] / "shared" / "mqttset"
 REAL_FILES = (MQTTSET / "real_train_rows.csv", MQTTSET / "real_test_rows.csv")

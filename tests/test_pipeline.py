@@ -15,6 +15,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
+from mqttids import analytics
 from mqttids_airflow import local
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -111,8 +113,8 @@ def test_pipeline_loads_quarantines_and_computes_analytics(airflow_env, sample, 
     assert _packet_counts(db_conn, "2026-03-01") == expected
     rejected = _scalar(db_conn, "SELECT count(*) FROM mqtt.rejected_rows WHERE batch_date = '2026-03-01'")
     assert rejected == 3
-    run_id = _scalar(db_conn, "SELECT max(run_id) FROM mqtt.top_tcp_flags")
-    assert run_id.startswith("manual__")
+    run_id = analytics.latest_run_id(db_conn, "2026-03-01")
+    assert run_id is not None and run_id.startswith("manual__")
     # Ranks never exceed top_x; ties at rank 3 would add rows, not ranks.
     assert _scalar(db_conn, "SELECT max(rank) FROM mqtt.top_tcp_flags WHERE run_id = %s", run_id) <= 3
     splits = _scalar(db_conn, "SELECT count(DISTINCT split) FROM mqtt.avg_mqtt_len WHERE run_id = %s", run_id)

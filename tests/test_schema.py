@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from mqttids import schema
 from mqttids.schema import COLUMNS, CSV_HEADER, CSV_NAMES, FLAG_COLUMNS, LABELS, NAMES, Kind
 
