@@ -9,6 +9,8 @@ tests never touch the data ``make run`` produced.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -83,6 +85,17 @@ def spark():
     spark.conf.set("spark.sql.shuffle.partitions", "4")
     yield spark
     spark.stop()
+
+
+@pytest.fixture(scope="session")
+def generate():
+    """Run the real sample generator CLI (jobs/generate_sample.py) with the given arguments."""
+
+    def run(*args: object) -> None:
+        script = PROJECT_ROOT / "jobs" / "generate_sample.py"
+        subprocess.run([sys.executable, str(script), *map(str, args)], check=True)
+
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -40,22 +39,10 @@ def airflow_env(tmp_path_factory, db_url) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory) -> Path:
+def sample(tmp_path_factory, generate) -> Path:
     """A small generated pair, plus a copy of the train file with bad rows appended."""
     out = tmp_path_factory.mktemp("sample")
-    subprocess.run(
-        [
-            sys.executable,
-            str(PROJECT_ROOT / "jobs" / "generate_sample.py"),
-            "--out",
-            str(out),
-            "--rows",
-            str(ROWS),
-            "--seed",
-            "7",
-        ],
-        check=True,
-    )
+    generate("--out", str(out), "--rows", str(ROWS), "--seed", "7")
     good = (out / "train70.csv").read_text()
     bad_lines = [
         "0x00000018,0.1,10,0",  # too few columns
@@ -141,24 +128,19 @@ def test_missing_file_fails_clearly_and_changes_nothing(airflow_env, sample, db_
     assert _scalar(db_conn, "SELECT count(*) FROM mqtt.packets") == before
 
 
-def test_scheduled_run_loads_its_landing_batch(airflow_env, db_conn):
+def test_scheduled_run_loads_its_landing_batch(airflow_env, db_conn, generate):
     landing = Path(airflow_env["MQTTIDS_LANDING_URI"])
-    subprocess.run(
-        [
-            sys.executable,
-            str(PROJECT_ROOT / "jobs" / "generate_sample.py"),
-            "--landing",
-            str(landing),
-            "--days",
-            "2",
-            "--start-date",
-            "2026-04-01",
-            "--rows",
-            "2000",
-            "--seed",
-            "3",
-        ],
-        check=True,
+    generate(
+        "--landing",
+        str(landing),
+        "--days",
+        "2",
+        "--start-date",
+        "2026-04-01",
+        "--rows",
+        "2000",
+        "--seed",
+        "3",
     )
     day = landing / "2026-04-02"
     result = _dags_test(airflow_env, "2026-04-02")  # no conf: the data interval's landing batch

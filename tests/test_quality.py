@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -16,21 +14,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory) -> Path:
+def generated(tmp_path_factory, generate) -> Path:
     out = tmp_path_factory.mktemp("gate")
-    subprocess.run(
-        [
-            sys.executable,
-            str(PROJECT_ROOT / "jobs" / "generate_sample.py"),
-            "--out",
-            str(out),
-            "--rows",
-            "2000",
-            "--seed",
-            "11",
-        ],
-        check=True,
-    )
+    generate("--out", str(out), "--rows", "2000", "--seed", "11")
     lines = (out / "train70.csv").read_text().splitlines()
     bad = [line.replace(",", ";") for line in lines[1:41]]  # 40 unparseable rows
     (out / "train_bad.csv").write_text("\n".join(lines + bad) + "\n")
