@@ -73,7 +73,7 @@ def spark_job(
         application=str(application),
         application_args=args,
         name=f"mqttids-{job}",
-        conn_id="spark_default",
+        conn_id=connections.SPARK_CONN_ID,
         conf={"spark.sql.session.timeZone": "UTC", "spark.ui.showConsoleProgress": "false"},
         **kwargs,
     )
