@@ -32,9 +32,7 @@ class MqttSparkSubmitOperator(SparkSubmitOperator):
     """
 
     def execute(self, context: Any) -> None:
-        executor = context["params"].get("executor", "local")
-        if executor not in EXECUTORS:
-            raise ValueError(f"executor {executor!r} is not available; choose one of {EXECUTORS}")
+        # The executor param is validated against EXECUTORS by the DAG's Param.
         self.env_vars = {
             **(self.env_vars or {}),
             "MQTTIDS_DB_URL": connections.warehouse_url(),
