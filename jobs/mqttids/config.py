@@ -76,6 +76,16 @@ TASK_RETRIES = Setting(
     "2",
     "Retries of each pipeline task (make run and the tests use 0 to fail fast).",
 )
+ARTIFACTS_URI = Setting(
+    "MQTTIDS_ARTIFACTS_URI",
+    str(PROJECT_ROOT / ".local" / "artifacts"),
+    "Root of learning runs' files (features, models, predictions, plots); local path or gs://.",
+)
+TUNE_ROWS = Setting(
+    "MQTTIDS_TUNE_ROWS",
+    "50000",
+    "Cross-validation tunes on a stratified sample of about this many train rows; 0: all rows.",
+)
 
 ALL_SETTINGS: tuple[Setting, ...] = (
     DB_URL,
@@ -88,4 +98,6 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     MAX_REJECT_RATIO,
     SCHEDULE,
     TASK_RETRIES,
+    ARTIFACTS_URI,
+    TUNE_ROWS,
 )

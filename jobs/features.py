@@ -1,0 +1,55 @@
+"""Features (Task III): fit the feature pipeline on train, write model-ready Parquet.
+
+    spark-submit jobs/features.py --run-id manual_1 --batch-date 2020-06-01
+
+Reads the packets of the chosen batches from PostgreSQL, decides from the
+train split which columns to drop (constant, duplicate information) and why,
+fits indexers, one-hot encoders and a scaler on train only, and writes
+features/train.parquet, features/test.parquet, the fitted pipeline and
+features/meta.json under the run folder. The trainers read only these files.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from mqttids import analytics, cli, db, features
+from mqttids.artifacts import RunFolder
+from mqttids.spark import session
+
+log = logging.getLogger("features")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = cli.parser("spark-submit jobs/features.py", __doc__)
+    cli.add_run(p)
+    cli.add_batches(p)
+    cli.add_db(p)
+    args = p.parse_args(argv)
+    batches = cli.batches(p, args)
+    cli.setup_logging()
+    try:
+        folder = RunFolder.of(args.run_id, args.artifacts)
+        url = db.resolve_url(args.db_url)
+        analytics.check_input(url, batches)
+        spark = session("mqttids-features", jdbc=True)
+        try:
+            packets = features.read_packets(spark, url, batches)
+            summary = features.build(spark, packets, args.run_id, folder, batches)
+        finally:
+            spark.stop()
+    except (analytics.NoPackets, db.DatabaseUnreachable, ValueError) as err:
+        print(f"features failed: {err}", file=sys.stderr)
+        return 1
+    dropped = [d.column for d in summary.columns if d.action == "dropped"]
+    print(
+        f"features: {summary.train_rows:,} train and {summary.test_rows:,} test rows "
+        f"({summary.unseen_test_rows:,} test rows unseen in train); {len(summary.kept())} columns kept "
+        f"-> {summary.feature_size} features; dropped {', '.join(dropped)}\nwritten to {folder.root}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Champion/challenger: the served model changes only for a better one.
+
+After a learning run registers its models, its best model (by test macro F1)
+challenges ``mqtt.champion``. It is promoted only if it beats the champion's
+macro F1 *on the same test data*: when the champion was scored on other test
+rows (its fingerprint differs), the caller re-scores it on this run's test
+rows first. Every decision, promoted or refused, is stored with its reason in
+``mqtt.champion_decisions``, so a scheduled or UI-triggered retraining never
+silently replaces a better model.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mqttids.tables import SCHEMA
+
+log = logging.getLogger(__name__)
+
+CHAMPION = f"{SCHEMA}.champion"
+DECISIONS = f"{SCHEMA}.champion_decisions"
+SLOT = "mqtt_ids"  # one champion for the whole platform
+
+DDL = f"""
+CREATE TABLE IF NOT EXISTS {CHAMPION} (
+  slot text PRIMARY KEY,
+  run_id text NOT NULL,
+  model text NOT NULL,
+  macro_f1 double precision NOT NULL,
+  test_fingerprint text NOT NULL,
+  reason text NOT NULL,
+  promoted_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE {CHAMPION} IS 'The model currently served, per slot; replaced only by a better challenger.';
+CREATE TABLE IF NOT EXISTS {DECISIONS} (
+  decided_at timestamptz NOT NULL DEFAULT now(),
+  run_id text NOT NULL,
+  model text NOT NULL,
+  challenger_macro_f1 double precision NOT NULL,
+  champion_run_id text,
+  champion_model text,
+  champion_macro_f1 double precision,
+  promoted boolean NOT NULL,
+  reason text NOT NULL
+);
+COMMENT ON TABLE {DECISIONS} IS
+  'Every champion/challenger decision, with the scores compared and the reason.';
+"""
+
+
+@dataclass(frozen=True)
+class Contender:
+    """A model and its macro F1 on a given test set."""
+
+    run_id: str
+    model: str
+    macro_f1: float
+    test_fingerprint: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    promoted: bool
+    reason: str
+    champion: Contender | None  # the champion before the decision, scored on the challenger's test data
+
+
+def ensure_tables(conn) -> None:
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext('mqttids.ddl'))")
+        cur.execute(DDL)
+    conn.commit()
+
+
+def current(cur) -> Contender | None:
+    cur.execute(f"SELECT run_id, model, macro_f1, test_fingerprint FROM {CHAMPION} WHERE slot = %s", (SLOT,))
+    row = cur.fetchone()
+    return Contender(*row) if row else None
+
+
+def decide(challenger: Contender, champion: Contender | None) -> Decision:
+    """Promote only a strictly better macro F1 on the same test data."""
+    if champion is None:
+        return Decision(True, "no champion yet", None)
+    if champion.test_fingerprint != challenger.test_fingerprint:
+        raise ValueError("champion and challenger were scored on different test data")
+    if (champion.run_id, champion.model) == (challenger.run_id, challenger.model):
+        return Decision(True, "rerun of the champion's own run: its scores are refreshed", champion)
+    if challenger.macro_f1 > champion.macro_f1:
+        return Decision(
+            True,
+            f"macro F1 {challenger.macro_f1:.4f} beats the champion's {champion.macro_f1:.4f} "
+            "on the same test data",
+            champion,
+        )
+    return Decision(
+        False,
+        f"macro F1 {challenger.macro_f1:.4f} does not beat the champion's {champion.macro_f1:.4f} "
+        f"({champion.run_id}/{champion.model}) on the same test data",
+        champion,
+    )
+
+
+def challenge(conn, challenger: Contender, rescore: Callable[[Contender], float]) -> Decision:
+    """Decide and store the decision, under a lock so two runs never promote at once.
+
+    ``rescore`` gives the champion's macro F1 on the challenger's test rows; it is
+    called only when the champion was scored on different rows.
+    """
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext('mqttids.champion'))")
+        champion = current(cur)
+        if champion and champion.test_fingerprint != challenger.test_fingerprint:
+            log.info(
+                "champion %s/%s was scored on other test rows: re-scoring it", champion.run_id, champion.model
+            )
+            champion = Contender(
+                champion.run_id, champion.model, rescore(champion), challenger.test_fingerprint
+            )
+        decision = decide(challenger, champion)
+        if decision.promoted:
+            cur.execute(
+                f"""INSERT INTO {CHAMPION} (slot, run_id, model, macro_f1, test_fingerprint, reason)
+                    VALUES (%s, %s, %s, %s, %s, %s)
+                    ON CONFLICT (slot) DO UPDATE SET run_id = EXCLUDED.run_id, model = EXCLUDED.model,
+                      macro_f1 = EXCLUDED.macro_f1, test_fingerprint = EXCLUDED.test_fingerprint,
+                      reason = EXCLUDED.reason, promoted_at = now()""",
+                (
+                    SLOT,
+                    challenger.run_id,
+                    challenger.model,
+                    challenger.macro_f1,
+                    challenger.test_fingerprint,
+                    decision.reason,
+                ),
+            )
+        cur.execute(
+            f"INSERT INTO {DECISIONS} (run_id, model, challenger_macro_f1, champion_run_id, champion_model, "
+            "champion_macro_f1, promoted, reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                challenger.run_id,
+                challenger.model,
+                challenger.macro_f1,
+                champion and champion.run_id,
+                champion and champion.model,
+                champion and champion.macro_f1,
+                decision.promoted,
+                decision.reason,
+            ),
+        )
+    conn.commit()
+    log.info("champion decision for %s/%s: %s", challenger.run_id, challenger.model, decision.reason)
+    return decision

@@ -1,0 +1,257 @@
+"""The feature pipeline (Task III): from typed packets to model-ready vectors.
+
+Fitted on the train split only, then applied to test, so nothing about the
+test rows (not a scaler mean, not an index of a flag value) reaches a model.
+Which columns are dropped is decided from the train data, not from a list:
+
+* constant on train: carries no information (11 of MQTTset's columns are).
+* duplicate information: a column in one-to-one correspondence with an earlier
+  column (``mqtt.proto_len`` says what ``mqtt.ver`` says); checked exactly,
+  over the distinct combinations of the low-cardinality columns.
+* ``mqtt.msg``, the payload as text, is the one column dropped by policy: it
+  is free-form text, and its information is in ``mqtt.len``.
+
+Flags and other categorical columns are indexed (values unseen in train get
+an all-zero one-hot vector) and one-hot encoded; the rest stay numeric. The
+assembled ``features`` vector feeds the random forest; ``features_scaled``
+(standardised) feeds logistic regression and, as the array ``x``, Keras.
+
+Each test row is also marked ``unseen`` when its exact feature vector never
+occurs in train: MQTTset is duplicate-heavy, and scores on those rows are the
+leakage-aware figures.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from itertools import combinations
+
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.feature import OneHotEncoder, StandardScaler, StringIndexer, VectorAssembler
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from mqttids import db, tables
+from mqttids.analytics import FETCH_SIZE, BatchRange, predicates
+from mqttids.artifacts import RunFolder, write_json
+from mqttids.schema import COLUMNS, LABELS, NAMES, Kind
+
+log = logging.getLogger(__name__)
+
+PAYLOAD_COLUMNS: tuple[str, ...] = ("mqtt_msg",)
+# Low-cardinality numeric codes that name a kind of packet rather than measure it.
+CODE_COLUMNS: tuple[str, ...] = ("mqtt_msgtype",)
+CANDIDATES: tuple[str, ...] = tuple(n for n in NAMES if n != "target" and n not in PAYLOAD_COLUMNS)
+# Columns with more distinct values than this are not checked for duplicates (lengths, times).
+DUPLICATE_CHECK_MAX_DISTINCT = 1000
+
+
+@dataclass(frozen=True)
+class ColumnDecision:
+    """Whether a column feeds the models, and why."""
+
+    column: str
+    action: str  # "kept" or "dropped"
+    reason: str
+
+
+def is_categorical(name: str) -> bool:
+    """Flags, codes and texts are categories; lengths and times are quantities."""
+    kind = next(c.kind for c in COLUMNS if c.name == name)
+    return kind in (Kind.HEX, Kind.TEXT) or name in CODE_COLUMNS
+
+
+def read_packets(spark: SparkSession, url: str, batches: BatchRange) -> DataFrame:
+    """Every packet of ``batches`` (both splits), read from PostgreSQL in parallel."""
+    target = db.DbUrl.parse(url)
+    buckets = max(1, spark.sparkContext.defaultParallelism // 2)
+    properties = target.jdbc_properties | {"fetchsize": FETCH_SIZE}
+    return spark.read.jdbc(
+        target.jdbc_url, tables.PACKETS, predicates=predicates(batches, buckets), properties=properties
+    ).select("split", *NAMES)
+
+
+def _duplicate_pairs(distinct_rows, columns: list[str]) -> dict[str, str]:
+    """{column: earlier column it duplicates}, from the distinct rows of ``columns`` (pandas)."""
+    counts = {c: distinct_rows[c].nunique() for c in columns}
+    duplicates: dict[str, str] = {}
+    for first, second in combinations(columns, 2):
+        if first in duplicates or second in duplicates:
+            continue
+        pair = len(distinct_rows[[first, second]].drop_duplicates())
+        if counts[first] == counts[second] == pair:
+            duplicates[second] = first
+    return duplicates
+
+
+def choose_columns(train: DataFrame) -> list[ColumnDecision]:
+    """Decide, from the train split, which candidate columns the models get."""
+    stats = train.agg(
+        *[F.min(c).alias(f"min_{c}") for c in CANDIDATES],
+        *[F.max(c).alias(f"max_{c}") for c in CANDIDATES],
+        *[F.approx_count_distinct(c).alias(f"n_{c}") for c in CANDIDATES],
+    ).first()
+    decisions = [
+        ColumnDecision(c, "dropped", "payload text; its size is in mqtt_len") for c in PAYLOAD_COLUMNS
+    ]
+    varying = []
+    for c in CANDIDATES:
+        if stats[f"min_{c}"] == stats[f"max_{c}"]:
+            decisions.append(ColumnDecision(c, "dropped", f"constant on train (always {stats[f'min_{c}']})"))
+        else:
+            varying.append(c)
+    small = [c for c in varying if stats[f"n_{c}"] <= DUPLICATE_CHECK_MAX_DISTINCT]
+    duplicates = _duplicate_pairs(train.select(*small).distinct().toPandas(), small)
+    for c in varying:
+        if c in duplicates:
+            reason = f"same information as {duplicates[c]} (one-to-one on train)"
+            decisions.append(ColumnDecision(c, "dropped", reason))
+        else:
+            kind = "categorical, one-hot" if is_categorical(c) else "numeric"
+            decisions.append(ColumnDecision(c, "kept", kind))
+    order = {c: i for i, c in enumerate(NAMES)}
+    return sorted(decisions, key=lambda d: order[d.column])
+
+
+def build_pipeline(kept: list[str]) -> Pipeline:
+    """Index and one-hot the categorical columns, assemble, and standardise."""
+    categorical = [c for c in kept if is_categorical(c)]
+    numeric = [c for c in kept if c not in categorical]
+    indexed = [f"{c}_idx" for c in categorical]
+    onehot = [f"{c}_vec" for c in categorical]
+    stages = []
+    if categorical:
+        stages += [
+            StringIndexer(inputCols=categorical, outputCols=indexed, handleInvalid="keep"),
+            # The extra "unseen" slot is the one dropped: an unseen value is all zeros.
+            OneHotEncoder(inputCols=indexed, outputCols=onehot, handleInvalid="keep", dropLast=True),
+        ]
+    stages += [
+        VectorAssembler(inputCols=numeric + onehot, outputCol="features"),
+        StandardScaler(inputCol="features", outputCol="features_scaled", withMean=True, withStd=True),
+    ]
+    return Pipeline(stages=stages)
+
+
+def label_column() -> F.Column:
+    """The class as a number, fixed by schema.LABELS (not by frequency), so runs agree."""
+    return (F.array_position(F.array(*[F.lit(x) for x in LABELS]), F.col("target")) - 1).cast("double")
+
+
+def class_weights(train: DataFrame) -> dict[str, float]:
+    """Balanced weights n / (k * n_class): every class weighs the same in total."""
+    counts = {r["target"]: r["count"] for r in train.groupBy("target").count().collect()}
+    total, present = sum(counts.values()), len(counts)
+    return {label: total / (present * counts[label]) for label in LABELS if label in counts}
+
+
+def vector_key(columns: list[str]) -> F.Column:
+    """A 64-bit hash of a row's model inputs: equal inputs, equal keys."""
+    return F.xxhash64(*columns)
+
+
+def fingerprint(test: DataFrame) -> str:
+    """Identifies the test rows (count and order-free hash sum), so scores are comparable."""
+    row = test.agg(
+        F.count(F.lit(1)).alias("n"),
+        F.sum(F.xxhash64(*NAMES).cast("decimal(38,0)")).alias("h"),
+    ).first()
+    return f"{row['n']}:{row['h']}"
+
+
+@dataclass(frozen=True)
+class FeatureSummary:
+    """What the features step decided and wrote; saved as the run's features/meta.json."""
+
+    run_id: str
+    batch_from: str | None
+    batch_to: str | None
+    columns: list[ColumnDecision]
+    class_counts: dict[str, int]
+    class_weights: dict[str, float]
+    train_rows: int
+    test_rows: int
+    unseen_test_rows: int
+    test_fingerprint: str
+    feature_size: int
+    pipeline_uri: str
+
+    def kept(self) -> list[str]:
+        return [d.column for d in self.columns if d.action == "kept"]
+
+
+def _with_weights(df: DataFrame, weights: dict[str, float]) -> DataFrame:
+    mapping = F.create_map(*[x for label, w in weights.items() for x in (F.lit(label), F.lit(w))])
+    return df.withColumn("weight", F.coalesce(mapping[F.col("target")], F.lit(1.0)))
+
+
+def _model_ready(df: DataFrame) -> DataFrame:
+    return df.select(
+        "target",
+        "label",
+        "weight",
+        "unseen",
+        "features",
+        "features_scaled",
+        vector_to_array("features_scaled", dtype="float32").alias("x"),
+    )
+
+
+def build(spark: SparkSession, packets: DataFrame, run_id: str, folder: RunFolder, batches: BatchRange):
+    """Fit on train, transform both splits, write Parquet and metadata; return the summary."""
+    packets = packets.withColumn("label", label_column())
+    train = packets.where(F.col("split") == "train").drop("split").cache()
+    test = packets.where(F.col("split") == "test").drop("split").cache()
+    decisions = choose_columns(train)
+    kept = [d.column for d in decisions if d.action == "kept"]
+    for d in decisions:
+        log.info("column %-28s %-7s %s", d.column, d.action, d.reason)
+    weights = class_weights(train)
+    log.info("class weights (balanced): %s", {k: round(v, 3) for k, v in weights.items()})
+    model = build_pipeline(kept).fit(train)
+    model.write().overwrite().save(folder.pipeline)
+
+    seen = train.select(vector_key(kept).alias("key")).distinct().withColumn("seen", F.lit(True))
+    train_out = _with_weights(model.transform(train), weights).withColumn("unseen", F.lit(False))
+    test_out = (
+        _with_weights(model.transform(test.withColumn("key", vector_key(kept))), weights)
+        .join(seen, "key", "left")
+        .withColumn("unseen", F.col("seen").isNull())
+    )
+    # Shuffled once here, so a streaming reader (Keras) sees the classes mixed.
+    _model_ready(train_out).orderBy(F.rand(seed=7)).write.mode("overwrite").parquet(folder.features("train"))
+    _model_ready(test_out).write.mode("overwrite").parquet(folder.features("test"))
+
+    written_test = spark.read.parquet(folder.features("test"))
+    first = spark.read.parquet(folder.features("train")).select("features").first()
+    summary = FeatureSummary(
+        run_id=run_id,
+        batch_from=batches.first.isoformat() if batches.first else None,
+        batch_to=batches.last.isoformat() if batches.last else None,
+        columns=decisions,
+        class_counts={r["target"]: r["count"] for r in train.groupBy("target").count().collect()},
+        class_weights=weights,
+        train_rows=train.count(),
+        test_rows=written_test.count(),
+        unseen_test_rows=written_test.where("unseen").count(),
+        test_fingerprint=fingerprint(test.drop("label")),
+        feature_size=first["features"].size if first else 0,
+        pipeline_uri=folder.pipeline,
+    )
+    write_json(folder.features_meta, asdict(summary))
+    train.unpersist()
+    test.unpersist()
+    return summary
+
+
+def load_pipeline(uri: str) -> PipelineModel:
+    return PipelineModel.load(uri)
+
+
+def scoring_frame(pipeline: PipelineModel, packets: DataFrame) -> DataFrame:
+    """Rows a saved pipeline turned into model inputs: to score an older model on new rows."""
+    return pipeline.transform(packets.withColumn("label", label_column())).select(
+        "label", "features", "features_scaled", vector_to_array("features_scaled", dtype="float32").alias("x")
+    )

@@ -1,0 +1,78 @@
+"""What the trainers share: the tuning sample and the record each one leaves behind."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from mqttids.artifacts import RunFolder, write_json
+
+log = logging.getLogger(__name__)
+
+FOLDS = 3
+MIN_CLASS_ROWS = 300  # a tuning sample keeps at least this many rows of every class (or all of them)
+
+
+def stratified_sample(train: DataFrame, rows: int, seed: int = 7) -> DataFrame:
+    """About ``rows`` train rows with the train's class shares; small classes keep >= 300 rows.
+
+    ``rows`` <= 0 or larger than the train split: the whole split.
+    """
+    counts = {int(r["label"]): r["count"] for r in train.groupBy("label").count().collect()}
+    total = sum(counts.values())
+    if rows <= 0 or total <= rows:
+        log.info("tuning on the whole train split (%s rows)", f"{total:,}")
+        return train
+    share = rows / total
+    fractions = {label: min(1.0, max(share, MIN_CLASS_ROWS / n)) for label, n in counts.items()}
+    sample = train.sampleBy("label", fractions, seed=seed)
+    log.info(
+        "large train split (%s rows): tuning on a stratified sample of about %s rows "
+        "(%.1f%% of each class, at least %d rows of each), then fitting the final model on all rows",
+        f"{total:,}",
+        f"{sum(int(n * fractions[k]) for k, n in counts.items()):,}",
+        share * 100,
+        MIN_CLASS_ROWS,
+    )
+    return sample
+
+
+@dataclass
+class TrainingRecord:
+    """One trained model, as the evaluator and the registry see it (models/<name>.json)."""
+
+    model: str
+    kind: str  # "spark" or "keras"
+    params: dict[str, Any]
+    grid: dict[str, list[Any]]
+    cv_metric: str
+    cv_score: float
+    cv_folds: int
+    cv_seconds: float
+    fit_seconds: float
+    tune_rows: int
+    train_rows: int
+    artifact_uri: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, folder: RunFolder) -> None:
+        write_json(folder.model_meta(self.model), asdict(self))
+
+
+class Stopwatch:
+    """Seconds since it was made; for the train-time figures the registry keeps."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def seconds(self) -> float:
+        return round(time.monotonic() - self.started, 3)
+
+
+def label_counts(df: DataFrame) -> dict[int, int]:
+    return {int(r["label"]): r["n"] for r in df.groupBy("label").agg(F.count(F.lit(1)).alias("n")).collect()}

@@ -1,0 +1,64 @@
+"""Train a Spark ML model (Task III): logistic regression or random forest, cross-validated.
+
+    spark-submit jobs/train_spark.py --run-id manual_1 --model rf --grid quick
+
+Reads the run's features (jobs/features.py writes them), tunes the model by
+k-fold cross-validation on macro F1 (on a stratified sample when the train
+split is large), fits the best parameters on all train rows, and saves the
+model, its test predictions and models/<model>.json under the run folder.
+jobs/evaluate.py scores and registers it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from mqttids import cli, config, grids, spark_models
+from mqttids.artifacts import RunFolder, exists
+from mqttids.spark import session
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = cli.parser("spark-submit jobs/train_spark.py", __doc__)
+    cli.add_run(p)
+    p.add_argument("--model", required=True, choices=spark_models.MODELS, help="lr or rf")
+    p.add_argument("--grid", default="quick", choices=grids.SIZES, help="grid size (default: quick)")
+    p.add_argument(
+        "--grid-file", default=None, help='JSON file overriding grids, e.g. {"rf": {"maxDepth": [25]}}'
+    )
+    p.add_argument(
+        "--tune-rows",
+        type=int,
+        default=int(config.TUNE_ROWS.get()),
+        help="tune on a stratified sample of about this many rows; 0: all (default: MQTTIDS_TUNE_ROWS)",
+    )
+    p.add_argument("--folds", type=int, default=3, help="cross-validation folds, at least 3 (default: 3)")
+    args = p.parse_args(argv)
+    if args.folds < 3:
+        p.error("--folds must be at least 3")
+    cli.setup_logging()
+    folder = RunFolder.of(args.run_id, args.artifacts)
+    if not exists(folder.features("train")):
+        print(
+            f"train_spark failed: no features at {folder.features('train')}: run jobs/features.py first",
+            file=sys.stderr,
+        )
+        return 1
+    spark = session(f"mqttids-train-{args.model}")
+    try:
+        record = spark_models.train(
+            spark, args.model, folder, args.grid, args.grid_file, args.tune_rows, args.folds
+        )
+    except ValueError as err:
+        print(f"train_spark failed: {err}", file=sys.stderr)
+        return 1
+    finally:
+        spark.stop()
+    print(
+        f"{record.model}: CV macro F1 {record.cv_score:.4f} with {record.params}; saved {record.artifact_uri}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

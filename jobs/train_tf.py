@@ -1,0 +1,74 @@
+"""Train the Keras networks (Task III): deep-narrow and wide, cross-validated.
+
+    spark-submit jobs/train_tf.py --run-id manual_1 --model dnn_narrow --model dnn_wide
+
+Reads the run's features Parquet (jobs/features.py), chooses each network's
+depth, width, optimizer, learning rate and activation by stratified k-fold
+cross-validation with early stopping, trains the winner on the whole train
+split streamed through tf.data, saves it as models/<model>.keras, checks that
+the saved file predicts like the trained model, and writes its test
+predictions. No Spark is started: spark-submit only places the process.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from mqttids import cli, config, grids, tf_models
+from mqttids.artifacts import RunFolder, exists
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = cli.parser("spark-submit jobs/train_tf.py", __doc__)
+    cli.add_run(p)
+    p.add_argument(
+        "--model",
+        action="append",
+        choices=tf_models.MODELS,
+        help="network to train; repeat for both (default: both)",
+    )
+    p.add_argument("--grid", default="quick", choices=grids.SIZES, help="grid size (default: quick)")
+    p.add_argument(
+        "--grid-file", default=None, help='JSON file overriding grids, e.g. {"dnn_wide": {"width": [128]}}'
+    )
+    p.add_argument(
+        "--tune-rows",
+        type=int,
+        default=int(config.TUNE_ROWS.get()),
+        help="tune on a stratified sample of about this many rows; 0: all (default: MQTTIDS_TUNE_ROWS)",
+    )
+    p.add_argument("--folds", type=int, default=3, help="cross-validation folds, at least 3 (default: 3)")
+    p.add_argument(
+        "--class-weight",
+        default="sqrt",
+        choices=tf_models.WEIGHTINGS,
+        help="loss weights against class imbalance (default: sqrt of balanced)",
+    )
+    args = p.parse_args(argv)
+    if args.folds < 3:
+        p.error("--folds must be at least 3")
+    cli.setup_logging()
+    folder = RunFolder.of(args.run_id, args.artifacts)
+    if not exists(folder.features_meta):
+        print(
+            f"train_tf failed: no features at {folder.features_meta}: run jobs/features.py first",
+            file=sys.stderr,
+        )
+        return 1
+    for name in args.model or tf_models.MODELS:
+        try:
+            record = tf_models.train(
+                name, folder, args.grid, args.grid_file, args.tune_rows, args.folds, args.class_weight
+            )
+        except ValueError as err:
+            print(f"train_tf failed: {err}", file=sys.stderr)
+            return 1
+        print(
+            f"{record.model}: CV macro F1 {record.cv_score:.4f} with {record.params}; "
+            f"saved {record.artifact_uri}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
