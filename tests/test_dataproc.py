@@ -4,20 +4,27 @@ The DAG is parsed with ``MQTTIDS_EXECUTOR=dataproc`` and its tasks are
 compared with the exact job dicts and cluster config; the templates are
 rendered with Airflow's own Jinja environment and Variable accessor, and
 the results are loaded into the Dataproc API's own protobuf messages, which
-reject unknown fields and wrong types. What is not checked here: that GCP
-accepts them (see README, "Running on GCP").
+reject unknown fields and wrong types. Jobs are then submitted through the
+real operator, hook and client to a local gRPC stand-in for Dataproc's
+JobController (only the endpoint is replaced), so the request on the wire is
+what is checked. Not checked here: that GCP accepts it (README, "Running on GCP").
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import re
+from concurrent import futures
 from importlib.metadata import version
 from pathlib import Path
 
+import grpc
 import pytest
+from airflow.exceptions import AirflowException
 from airflow.models import DagBag
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.providers.google.cloud.hooks.dataproc import DataprocHook
 from airflow.providers.google.cloud.operators.dataproc import (
     DataprocDeleteClusterOperator,
     DataprocSubmitJobOperator,
@@ -26,6 +33,8 @@ from airflow.sdk import TriggerRule
 from airflow.sdk.execution_time import macros
 from airflow.sdk.execution_time.context import VariableAccessor
 from google.cloud import dataproc_v1
+from google.cloud.dataproc_v1 import GetJobRequest, Job, JobControllerClient, JobStatus, SubmitJobRequest
+from google.cloud.dataproc_v1.services.job_controller.transports import JobControllerGrpcTransport
 
 from mqttids_airflow import code_package, dataproc
 
@@ -231,38 +240,107 @@ def test_an_existing_cluster_is_never_created_or_deleted(dag, monkeypatch):
         dag.get_task("delete_cluster").execute({"params": {"dataproc_cluster": ""}})
 
 
-def _submit(dag, monkeypatch, secret: str) -> tuple[dict, dict]:
-    """(rendered job as Airflow records it, job DataprocJob hands to the provider's GCP call)."""
-    submitted = {}
-    monkeypatch.setattr(
-        DataprocSubmitJobOperator, "execute", lambda self, context: submitted.update(self.job)
+class FakeJobController:
+    """Dataproc's JobController over local gRPC: records each SubmitJob, reports the job DONE."""
+
+    SERVICE = "google.cloud.dataproc.v1.JobController"
+
+    def __init__(self):
+        self.requests: list[SubmitJobRequest] = []
+        self.final_state = JobStatus.State.DONE
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        handlers = {
+            "SubmitJob": grpc.unary_unary_rpc_method_handler(
+                self._submit, SubmitJobRequest.deserialize, Job.serialize
+            ),
+            "GetJob": grpc.unary_unary_rpc_method_handler(
+                self._get, GetJobRequest.deserialize, Job.serialize
+            ),
+        }
+        self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(self.SERVICE, handlers),))
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+
+    def _job(self) -> Job:
+        job = Job(self.requests[-1].job)
+        job.reference.job_id = "job-1"
+        job.status.state = self.final_state
+        return job
+
+    def _submit(self, request, context):
+        self.requests.append(request)
+        return self._job()
+
+    def _get(self, request, context):
+        return self._job()
+
+    def client(self) -> JobControllerClient:
+        channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
+        return JobControllerClient(transport=JobControllerGrpcTransport(channel=channel))
+
+
+@pytest.fixture()
+def job_api(monkeypatch):
+    """The fake API, with the hook's client pointed at it (only the endpoint is replaced)."""
+    api = FakeJobController()
+    api.server.start()
+    monkeypatch.setattr(DataprocHook, "get_job_client", lambda self, region=None: api.client())
+    monkeypatch.setattr("airflow.providers.google.cloud.hooks.dataproc.time.sleep", lambda seconds: None)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT",
+        json.dumps({"conn_type": "google_cloud_platform", "extra": {"is_anonymous": True}}),
     )
+    monkeypatch.setenv("AIRFLOW_CONN_MQTTIDS_DB", "postgresql://etl:s3cret-pw@10.1.2.3:5432/mqttids")
+    yield api
+    api.server.stop(None)
+
+
+class _TaskInstance:
+    """Where the operator stores its job link (an XCom) when it runs outside a DAG run."""
+
+    def xcom_push(self, key, value):
+        self.pushed = (key, value)
+
+
+def _submit(dag, job_api, monkeypatch, secret: str) -> tuple[dict, SubmitJobRequest]:
+    """(the rendered job, as Airflow records it; the SubmitJobRequest the API received)."""
     if secret:
         monkeypatch.setenv("AIRFLOW_VAR_MQTTIDS_DB_SECRET", secret)
     task = _render(dag, "ingest")
     rendered = copy.deepcopy(task.job)
-    task.execute({})
-    return rendered, submitted
+    assert task.execute({"ti": _TaskInstance()}) == "job-1"
+    (request,) = job_api.requests
+    return rendered, request
 
 
-def test_credentials_from_secret_manager_never_enter_the_job(dag, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_MQTTIDS_DB", "postgresql://etl:s3cret-pw@10.1.2.3:5432/mqttids")
+def test_the_job_reaches_the_dataproc_api_as_rendered(dag, job_api, monkeypatch):
     secret = "projects/mqttids-demo/secrets/mqttids-db-url/versions/latest"
-    _, job = _submit(dag, monkeypatch, secret)
-    props = job["pyspark_job"]["properties"]
-    assert props[dataproc.SECRET_ENV] == secret
-    assert dataproc.URL_ENV not in props
-    assert "s3cret-pw" not in str(props)
+    rendered, request = _submit(dag, job_api, monkeypatch, secret)
+    assert (request.project_id, request.region) == ("mqttids-demo", "us-east5")
+    assert request.job.placement.cluster_name == rendered["placement"]["cluster_name"]
+    assert request.job.pyspark_job.main_python_file_uri == rendered["pyspark_job"]["main_python_file_uri"]
+    assert list(request.job.pyspark_job.args) == rendered["pyspark_job"]["args"]
+    # Secret Manager route: the job gets the secret's name, never the password.
+    assert request.job.pyspark_job.properties[dataproc.SECRET_ENV] == secret
+    assert dataproc.URL_ENV not in request.job.pyspark_job.properties
+    assert "s3cret-pw" not in str(request)
 
 
-def test_without_a_secret_the_connection_url_is_passed_at_execute_time(dag, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_MQTTIDS_DB", "postgresql://etl:s3cret-pw@10.1.2.3:5432/mqttids")
-    rendered, job = _submit(dag, monkeypatch, "")
-    props = job["pyspark_job"]["properties"]
-    assert dataproc.SECRET_ENV not in props
-    assert "s3cret-pw" in props[dataproc.URL_ENV] and "10.1.2.3:5432/mqttids" in props[dataproc.URL_ENV]
-    # Added at execute time: the rendered job (Airflow's "Rendered Template" view) never has it.
+def test_without_a_secret_the_connection_url_is_added_at_execute_time(dag, job_api, monkeypatch):
+    rendered, request = _submit(dag, job_api, monkeypatch, "")
+    properties = request.job.pyspark_job.properties
+    assert dataproc.SECRET_ENV not in properties
+    assert re.fullmatch(
+        r"postgresql(\+\w+)?://etl:s3cret-pw@10\.1\.2\.3:5432/mqttids", properties[dataproc.URL_ENV]
+    )
+    # Airflow's "Rendered Template" view shows the rendered job, which never has it.
     assert "s3cret-pw" not in str(rendered)
+
+
+def test_a_failed_dataproc_job_fails_the_task(dag, job_api, monkeypatch):
+    job_api.final_state = JobStatus.State.ERROR
+    monkeypatch.setenv("AIRFLOW_VAR_MQTTIDS_DB_SECRET", "projects/p/secrets/s/versions/1")
+    with pytest.raises(AirflowException, match="Job failed"):
+        _render(dag, "analytics").execute({"ti": _TaskInstance()})
 
 
 def test_jobs_read_the_url_from_the_named_secret(monkeypatch):
