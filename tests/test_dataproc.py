@@ -4,10 +4,10 @@ The DAG is parsed with ``MQTTIDS_EXECUTOR=dataproc`` and its tasks are
 compared with the exact job dicts and cluster config; the templates are
 rendered with Airflow's own Jinja environment and Variable accessor, and
 the results are loaded into the Dataproc API's own protobuf messages, which
-reject unknown fields and wrong types. Jobs are then submitted through the
-real operator, hook and client to a local gRPC stand-in for Dataproc's
-JobController (only the endpoint is replaced), so the request on the wire is
-what is checked. Not checked here: that GCP accepts it (README, "Running on GCP").
+reject unknown fields and wrong types. Jobs are then submitted, and the
+cluster created and deleted, through the real operators, hook and clients to
+local gRPC stand-ins for Dataproc's JobController and ClusterController (only
+the endpoint is replaced), so the requests on the wire are what is checked. Not checked here: that GCP accepts it (README, "Running on GCP").
 """
 
 from __future__ import annotations
@@ -33,8 +33,23 @@ from airflow.sdk import TriggerRule
 from airflow.sdk.execution_time import macros
 from airflow.sdk.execution_time.context import VariableAccessor
 from google.cloud import dataproc_v1
-from google.cloud.dataproc_v1 import GetJobRequest, Job, JobControllerClient, JobStatus, SubmitJobRequest
+from google.cloud.dataproc_v1 import (
+    Cluster,
+    ClusterControllerClient,
+    ClusterStatus,
+    CreateClusterRequest,
+    DeleteClusterRequest,
+    GetClusterRequest,
+    GetJobRequest,
+    Job,
+    JobControllerClient,
+    JobStatus,
+    SubmitJobRequest,
+)
+from google.cloud.dataproc_v1.services.cluster_controller.transports import ClusterControllerGrpcTransport
 from google.cloud.dataproc_v1.services.job_controller.transports import JobControllerGrpcTransport
+from google.longrunning import operations_pb2
+from google.protobuf import any_pb2, empty_pb2
 
 from mqttids_airflow import code_package, dataproc
 
@@ -341,6 +356,86 @@ def test_a_failed_dataproc_job_fails_the_task(dag, job_api, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_MQTTIDS_DB_SECRET", "projects/p/secrets/s/versions/1")
     with pytest.raises(AirflowException, match="Job failed"):
         _render(dag, "analytics").execute({"ti": _TaskInstance()})
+
+
+class FakeClusterController:
+    """Dataproc's ClusterController over local gRPC: clusters are created and deleted at once."""
+
+    SERVICE = "google.cloud.dataproc.v1.ClusterController"
+
+    def __init__(self):
+        self.created: list[CreateClusterRequest] = []
+        self.deleted: list[DeleteClusterRequest] = []
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        handlers = {
+            "CreateCluster": grpc.unary_unary_rpc_method_handler(
+                self._create, CreateClusterRequest.deserialize, operations_pb2.Operation.SerializeToString
+            ),
+            "GetCluster": grpc.unary_unary_rpc_method_handler(
+                self._get, GetClusterRequest.deserialize, Cluster.serialize
+            ),
+            "DeleteCluster": grpc.unary_unary_rpc_method_handler(
+                self._delete, DeleteClusterRequest.deserialize, operations_pb2.Operation.SerializeToString
+            ),
+        }
+        self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(self.SERVICE, handlers),))
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+
+    def _cluster(self) -> Cluster:
+        cluster = Cluster(self.created[-1].cluster)
+        cluster.status.state = ClusterStatus.State.RUNNING
+        return cluster
+
+    def _create(self, request, context):
+        self.created.append(request)
+        response = any_pb2.Any()
+        response.Pack(Cluster.pb(self._cluster()))
+        return operations_pb2.Operation(name="operations/create", done=True, response=response)
+
+    def _get(self, request, context):
+        return self._cluster()
+
+    def _delete(self, request, context):
+        self.deleted.append(request)
+        response = any_pb2.Any()
+        response.Pack(empty_pb2.Empty())
+        return operations_pb2.Operation(name="operations/delete", done=True, response=response)
+
+    def client(self) -> ClusterControllerClient:
+        channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
+        return ClusterControllerClient(transport=ClusterControllerGrpcTransport(channel=channel))
+
+
+@pytest.fixture()
+def cluster_api(monkeypatch, job_api):
+    api = FakeClusterController()
+    api.server.start()
+    monkeypatch.setattr(DataprocHook, "get_cluster_client", lambda self, region=None: api.client())
+    yield api
+    api.server.stop(None)
+
+
+def test_the_cluster_is_created_and_deleted_through_the_dataproc_api(dag, cluster_api):
+    create = _render(dag, "create_cluster")
+    create.execute({"ti": _TaskInstance(), "params": {"dataproc_cluster": ""}})
+    (request,) = cluster_api.created
+    assert (request.project_id, request.region) == ("mqttids-demo", "us-east5")
+    assert request.cluster.cluster_name == create.cluster_name
+    assert re.fullmatch(r"mqttids-[0-9a-f]{12}", request.cluster.cluster_name)
+    config = request.cluster.config
+    assert config.worker_config.num_instances == 2
+    assert config.worker_config.machine_type_uri == "n2d-standard-2"
+    assert config.gce_cluster_config.service_account == VARIABLES["MQTTIDS_DATAPROC_SERVICE_ACCOUNT"]
+    assert config.lifecycle_config.idle_delete_ttl.total_seconds() == 1800
+    assert "psycopg2-binary==" in config.software_config.properties["dataproc:pip.packages"]
+
+    _render(dag, "delete_cluster").execute({"ti": _TaskInstance(), "params": {"dataproc_cluster": ""}})
+    (deleted,) = cluster_api.deleted
+    assert (deleted.project_id, deleted.region, deleted.cluster_name) == (
+        "mqttids-demo",
+        "us-east5",
+        request.cluster.cluster_name,
+    )
 
 
 def test_jobs_read_the_url_from_the_named_secret(monkeypatch):
