@@ -7,7 +7,8 @@ the results are loaded into the Dataproc API's own protobuf messages, which
 reject unknown fields and wrong types. Jobs are then submitted, and the
 cluster created and deleted, through the real operators, hook and clients to
 local gRPC stand-ins for Dataproc's JobController and ClusterController (only
-the endpoint is replaced), so the requests on the wire are what is checked. Not checked here: that GCP accepts it (README, "Running on GCP").
+the endpoint is replaced), so the requests on the wire are what is checked.
+Not checked here: that GCP accepts them (README, "Running on GCP").
 """
 
 from __future__ import annotations
@@ -184,7 +185,10 @@ def test_cluster_config_is_generated_from_the_settings(dag):
     )
     disk = {"boot_disk_type": "pd-standard", "boot_disk_size_gb": 1024}
     assert dag.get_task("create_cluster").cluster_config == {
-        "gce_cluster_config": {"service_account": "{{ var.value.mqttids_dataproc_service_account }}"},
+        "gce_cluster_config": {
+            "service_account": "{{ var.value.mqttids_dataproc_service_account }}",
+            "service_account_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+        },
         "master_config": {"num_instances": 1, "machine_type_uri": "n2d-standard-2", "disk_config": disk},
         "worker_config": {"num_instances": 2, "machine_type_uri": "n2d-standard-2", "disk_config": disk},
         "secondary_worker_config": {},

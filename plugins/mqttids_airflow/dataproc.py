@@ -55,6 +55,7 @@ CLUSTER_PIP_PACKAGES = ("psycopg2-binary", "pyarrow", "google-cloud-secret-manag
 SECRET_ENV = "spark.yarn.appMasterEnv.MQTTIDS_DB_SECRET"
 URL_ENV = "spark.yarn.appMasterEnv.MQTTIDS_DB_URL"
 PROXY_PORT = 5432
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
 
 def package_uri(name: str, code_version: str | None = None) -> str:
@@ -132,6 +133,8 @@ def cluster_config() -> dict[str, Any]:
         worker_machine_type=machine_type,
         image_version=config.DATAPROC_IMAGE.get(),
         service_account=SERVICE_ACCOUNT,
+        # Access is then governed by the service account's IAM roles alone (Secret Manager, Cloud SQL).
+        service_account_scopes=[CLOUD_PLATFORM_SCOPE],
         idle_delete_ttl=int(config.DATAPROC_IDLE_TTL.get()),
         properties={"dataproc:pip.packages": pip},
         **proxy,
