@@ -469,6 +469,10 @@ def test_local_mode_has_no_cluster_tasks_and_no_cluster_param(monkeypatch):
     assert {t.task_id for t in local.tasks} == {"ingest", "quality_gate", "analytics"}
     assert all(not isinstance(t, DataprocSubmitJobOperator) for t in local.tasks)
     assert "dataproc_cluster" not in local.params
+    ingest = local.get_task("ingest")
+    assert isinstance(ingest, SparkSubmitOperator)
+    assert ingest.application == str(code_package.JOBS_DIR / "ingest.py")
+    assert ingest.conf == {"spark.sql.session.timeZone": "UTC", "spark.ui.showConsoleProgress": "false"}
 
 
 def test_an_unknown_executor_fails_the_dag_import(monkeypatch):
