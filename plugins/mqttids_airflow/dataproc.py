@@ -58,10 +58,9 @@ PROXY_PORT = 5432
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
 
-def package_uri(name: str, code_version: str | None = None) -> str:
+def package_uri(name: str, code_version: str) -> str:
     """gs:// URI of one file of the code package (templated bucket)."""
-    prefix = config.GCS_PREFIX.get().strip("/")
-    return f"gs://{BUCKET}/{prefix}/{code_version or code_package.code_version()}/{name}"
+    return f"gs://{BUCKET}/{config.GCS_PREFIX.get().strip('/')}/{code_version}/{name}"
 
 
 def job_dict(job: str, args: list[str], *, jdbc: bool, spark_conf: dict[str, str]) -> dict[str, Any]:
