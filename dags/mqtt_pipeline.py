@@ -8,7 +8,7 @@ from airflow.sdk import DAG, Asset, Param, task
 
 from mqttids import config
 from mqttids_airflow import connections, inputs
-from mqttids_airflow.spark_steps import EXECUTORS, spark_job
+from mqttids_airflow.spark_steps import add_cluster, placement_params, spark_job
 
 PACKETS = Asset(name="mqtt_packets", uri="postgres://warehouse:5432/mqttids/mqtt/packets")
 
@@ -57,7 +57,7 @@ with DAG(
             maximum=1,
             description="Quality gate: largest share of rejected rows allowed.",
         ),
-        "executor": Param("local", enum=list(EXECUTORS), description="Where Spark jobs run."),
+        **placement_params(),
     },
     user_defined_macros={"source_uri": inputs.source_uri},
 ) as dag:
@@ -95,3 +95,5 @@ with DAG(
     )
 
     ingest >> quality_gate() >> analytics
+
+    add_cluster(dag)  # Dataproc placement: ship code, create/delete the cluster; local: nothing

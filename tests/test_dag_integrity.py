@@ -55,7 +55,7 @@ def test_top_x_must_be_a_positive_integer(dagbag, bad):
     assert param.resolve(4) == 4
 
 
-@pytest.mark.parametrize("name, bad", [("executor", "yarn"), ("max_reject_ratio", 1.5)])
+@pytest.mark.parametrize("name, bad", [("max_reject_ratio", 1.5)])
 def test_other_params_are_validated(dagbag, name, bad):
     with pytest.raises(ParamValidationError):
         dagbag.dags["mqtt_pipeline"].params.get_param(name).resolve(bad)

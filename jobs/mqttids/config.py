@@ -87,6 +87,51 @@ TUNE_ROWS = Setting(
     "Cross-validation tunes on a stratified sample of about this many train rows; 0: all rows.",
 )
 
+# Placement: where the Spark jobs of the DAGs run. Read when the DAG file is parsed, because
+# Dataproc mode adds tasks (ship the code, create and delete the cluster).
+EXECUTOR = Setting(
+    "MQTTIDS_EXECUTOR",
+    "local",
+    "Where Spark jobs run: 'local' (spark-submit, spark_default connection) or 'dataproc'.",
+)
+DATAPROC_IMAGE = Setting(
+    "MQTTIDS_DATAPROC_IMAGE",
+    "3.0-debian12",
+    "Dataproc mode: image version of the ephemeral cluster (3.0 has Spark 4, Python 3.11, Java 17).",
+)
+DATAPROC_WORKERS = Setting(
+    "MQTTIDS_DATAPROC_WORKERS",
+    "2",
+    "Dataproc mode: primary workers of the ephemeral cluster (one master besides).",
+)
+DATAPROC_MACHINE_TYPE = Setting(
+    "MQTTIDS_DATAPROC_MACHINE_TYPE",
+    "n1-standard-4",
+    "Dataproc mode: machine type of the master and the workers (the provider's default).",
+)
+DATAPROC_IDLE_TTL = Setting(
+    "MQTTIDS_DATAPROC_IDLE_TTL",
+    "1800",
+    "Dataproc mode: seconds an idle ephemeral cluster lives before Dataproc deletes it (backstop).",
+)
+CLOUDSQL_INSTANCE = Setting(
+    "MQTTIDS_CLOUDSQL_INSTANCE",
+    "",
+    "Dataproc mode: Cloud SQL connection name (project:region:instance) to reach through the "
+    "Cloud SQL Auth Proxy on every node. Empty: reach the database by its private IP.",
+)
+GCS_PREFIX = Setting(
+    "MQTTIDS_GCS_PREFIX",
+    "mqttids",
+    "Dataproc mode: folder in the bucket for code packages (<prefix>/<version>/) and init actions.",
+)
+DB_SECRET = Setting(
+    "MQTTIDS_DB_SECRET",
+    "",
+    "Secret Manager version (projects/P/secrets/S/versions/latest) holding the database URL; "
+    "read by jobs when MQTTIDS_DB_URL is empty (Dataproc).",
+)
+
 ALL_SETTINGS: tuple[Setting, ...] = (
     DB_URL,
     STATE_DIR,
@@ -100,4 +145,12 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     TASK_RETRIES,
     ARTIFACTS_URI,
     TUNE_ROWS,
+    EXECUTOR,
+    DATAPROC_IMAGE,
+    DATAPROC_WORKERS,
+    DATAPROC_MACHINE_TYPE,
+    DATAPROC_IDLE_TTL,
+    CLOUDSQL_INSTANCE,
+    GCS_PREFIX,
+    DB_SECRET,
 )

@@ -71,10 +71,14 @@ def redact(url: str) -> str:
 
 
 def resolve_url(url: str | None = None) -> str:
-    """The URL to use: the argument, else MQTTIDS_DB_URL, else the embedded server."""
+    """The URL to use: the argument, else MQTTIDS_DB_URL, else MQTTIDS_DB_SECRET, else the embedded server."""
     url = url or config.DB_URL.get()
     if url:
         return url
+    if config.DB_SECRET.get():
+        from mqttids import gcp_secret
+
+        return gcp_secret.read(config.DB_SECRET.get())
     from mqttids import embedded_db
 
     return embedded_db.ensure_running()

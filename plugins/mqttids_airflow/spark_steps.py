@@ -1,11 +1,18 @@
 """Turning a job of ``jobs/`` into an Airflow task: the execution seam.
 
 DAG files call :func:`spark_job` with a job name and its arguments and never
-say where Spark runs. Today every step is a ``spark-submit`` through the
-Spark provider's SparkSubmitOperator against the ``spark_default``
-connection (``local[*]`` by default). The ``executor`` DAG param names the
-placement; a Dataproc placement (DataprocSubmitJobOperator with the same job
-file and arguments) plugs in here, so no DAG or job is written twice.
+say where Spark runs. The placement is one deployment setting,
+``MQTTIDS_EXECUTOR``, read when the DAG file is parsed:
+
+- ``local``: a ``spark-submit`` through the Spark provider's
+  SparkSubmitOperator against the ``spark_default`` connection.
+- ``dataproc``: a DataprocSubmitJobOperator PySpark job running the same job
+  file with the same arguments from the shipped code package
+  (:mod:`mqttids_airflow.dataproc`); :func:`add_cluster` adds the tasks that
+  ship the code and create and delete the cluster.
+
+It is a parse-time setting, not a DAG param, because Dataproc mode changes
+the DAG's shape. No DAG or job is written twice.
 """
 
 from __future__ import annotations
@@ -15,12 +22,24 @@ from pathlib import Path
 from typing import Any
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import BaseOperator, Param
 
+from mqttids import config
 from mqttids_airflow import connections
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 JOBS_DIR = PROJECT_ROOT / "jobs"
-EXECUTORS = ("local",)
+EXECUTORS = ("local", "dataproc")
+# Spark settings every job gets, in either placement.
+SPARK_CONF = {"spark.sql.session.timeZone": "UTC", "spark.ui.showConsoleProgress": "false"}
+
+
+def executor() -> str:
+    """The configured placement, checked: a typo must not silently run jobs locally."""
+    value = config.EXECUTOR.get()
+    if value not in EXECUTORS:
+        raise ValueError(f"MQTTIDS_EXECUTOR={value!r}: expected one of {', '.join(EXECUTORS)}")
+    return value
 
 
 class MqttSparkSubmitOperator(SparkSubmitOperator):
@@ -32,7 +51,6 @@ class MqttSparkSubmitOperator(SparkSubmitOperator):
     """
 
     def execute(self, context: Any) -> None:
-        # The executor param is validated against EXECUTORS by the DAG's Param.
         self.env_vars = {
             **(self.env_vars or {}),
             "MQTTIDS_DB_URL": connections.warehouse_url(),
@@ -55,14 +73,23 @@ def _jdbc_options() -> dict[str, str]:
     return {"packages": config.JDBC_PACKAGE.get()}
 
 
-def spark_job(
-    task_id: str, job: str, args: list[str], *, jdbc: bool = False, **kwargs: Any
-) -> SparkSubmitOperator:
-    """The task that runs ``jobs/<job>.py`` with ``args`` (templated).
+def spark_job(task_id: str, job: str, args: list[str], *, jdbc: bool = False, **kwargs: Any) -> BaseOperator:
+    """The task that runs ``jobs/<job>.py`` with ``args`` (templated), where MQTTIDS_EXECUTOR says.
 
     ``jdbc`` puts the PostgreSQL JDBC driver on the classpath, for jobs that
     read through Spark's JDBC source (ingest writes with COPY and needs none).
     """
+    if executor() == "dataproc":
+        from mqttids_airflow import dataproc
+
+        return dataproc.DataprocJob(
+            task_id=task_id,
+            job=dataproc.job_dict(job, args, jdbc=jdbc, spark_conf=SPARK_CONF),
+            project_id=dataproc.PROJECT,
+            region=dataproc.REGION,
+            gcp_conn_id=dataproc.GCP_CONN_ID,
+            **kwargs,
+        )
     application = JOBS_DIR / f"{job}.py"
     if jdbc:
         kwargs = {**_jdbc_options(), **kwargs}
@@ -72,6 +99,28 @@ def spark_job(
         application_args=args,
         name=f"mqttids-{job}",
         conn_id=connections.SPARK_CONN_ID,
-        conf={"spark.sql.session.timeZone": "UTC", "spark.ui.showConsoleProgress": "false"},
+        conf=dict(SPARK_CONF),
         **kwargs,
     )
+
+
+def placement_params() -> dict[str, Param]:
+    """DAG params the placement adds (Dataproc: an optional existing cluster; local: none)."""
+    if executor() == "dataproc":
+        from mqttids_airflow import dataproc
+
+        return dataproc.placement_params()
+    return {}
+
+
+def add_cluster(dag) -> None:
+    """Dataproc: ship the code and create the cluster before the DAG's Spark jobs, delete it after.
+
+    Call it once, at the end of the DAG's ``with`` block: it finds every task
+    :func:`spark_job` made, so new jobs are covered without a change here.
+    Local: nothing to add.
+    """
+    if executor() == "dataproc":
+        from mqttids_airflow import dataproc
+
+        dataproc.add_cluster(dag)

@@ -1,0 +1,482 @@
+"""mqtt_pipeline in Dataproc mode, as far as it can be checked without GCP.
+
+The DAG is parsed with ``MQTTIDS_EXECUTOR=dataproc`` and its tasks are
+compared with the exact job dicts and cluster config; the templates are
+rendered with Airflow's own Jinja environment and Variable accessor, and
+the results are loaded into the Dataproc API's own protobuf messages, which
+reject unknown fields and wrong types. Jobs are then submitted, and the
+cluster created and deleted, through the real operators, hook and clients to
+local gRPC stand-ins for Dataproc's JobController and ClusterController (only
+the endpoint is replaced), so the requests on the wire are what is checked.
+Not checked here: that GCP accepts them (README, "Running on GCP").
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from concurrent import futures
+from importlib.metadata import version
+from pathlib import Path
+
+import grpc
+import pytest
+from airflow.exceptions import AirflowException
+from airflow.models import DagBag
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.providers.google.cloud.hooks.dataproc import DataprocHook
+from airflow.providers.google.cloud.operators.dataproc import (
+    DataprocDeleteClusterOperator,
+    DataprocSubmitJobOperator,
+)
+from airflow.sdk import TriggerRule
+from airflow.sdk.execution_time import macros
+from airflow.sdk.execution_time.context import VariableAccessor
+from google.cloud import dataproc_v1
+from google.cloud.dataproc_v1 import (
+    Cluster,
+    ClusterControllerClient,
+    ClusterStatus,
+    CreateClusterRequest,
+    DeleteClusterRequest,
+    GetClusterRequest,
+    GetJobRequest,
+    Job,
+    JobControllerClient,
+    JobStatus,
+    SubmitJobRequest,
+)
+from google.cloud.dataproc_v1.services.cluster_controller.transports import ClusterControllerGrpcTransport
+from google.cloud.dataproc_v1.services.job_controller.transports import JobControllerGrpcTransport
+from google.longrunning import operations_pb2
+from google.protobuf import any_pb2, empty_pb2
+
+from mqttids_airflow import code_package, dataproc
+
+DAGS_DIR = Path(__file__).resolve().parents[1] / "dags"
+
+VARIABLES = {
+    "MQTTIDS_GCP_PROJECT": "mqttids-demo",
+    "MQTTIDS_GCP_REGION": "us-east5",
+    "MQTTIDS_GCS_BUCKET": "mqttids-demo-code",
+    "MQTTIDS_DATAPROC_SERVICE_ACCOUNT": "dataproc-jobs@mqttids-demo.iam.gserviceaccount.com",
+}
+# The seed's cluster, the README's example: 1 master + 2 workers, n2d-standard-2.
+SEED_SHAPE = {"MQTTIDS_DATAPROC_MACHINE_TYPE": "n2d-standard-2", "MQTTIDS_DATAPROC_WORKERS": "2"}
+RUN_ID = "scheduled__2026-11-28T00:00:00+00:00"
+
+
+def _load(monkeypatch, **env: str):
+    monkeypatch.setenv("MQTTIDS_EXECUTOR", "dataproc")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    bag = DagBag(dag_folder=str(DAGS_DIR / "mqtt_pipeline.py"))
+    assert bag.import_errors == {}
+    return bag.dags["mqtt_pipeline"]
+
+
+@pytest.fixture()
+def dag(monkeypatch):
+    for key, value in VARIABLES.items():
+        monkeypatch.setenv(f"AIRFLOW_VAR_{key}", value)
+    return _load(monkeypatch, **SEED_SHAPE)
+
+
+def _context(dag, task, run_id: str = RUN_ID, **params) -> dict:
+    """What Airflow hands a task's templates in a run of ``run_id`` on 2026-11-28."""
+    return {
+        "dag": dag,
+        "params": {**{k: dag.params[k] for k in dag.params}, **params},
+        "run_id": run_id,
+        "ds": "2026-11-28",
+        "macros": macros,
+        "var": {"value": VariableAccessor(deserialize_json=False)},
+        "task": task,
+    }
+
+
+def _render(dag, task_id: str, run_id: str = RUN_ID, **params):
+    """A copy of the task with its templates rendered, as the task runner does."""
+    task = copy.deepcopy(dag.get_task(task_id))
+    task.render_template_fields(_context(dag, task, run_id, **params))
+    return task
+
+
+def _expected_job(job: str, args: list[str], *, jdbc: bool) -> dict:
+    v = code_package.code_version()
+    base = f"gs://{{{{ var.value.mqttids_gcs_bucket }}}}/mqttids/{v}"
+    pyspark_job = {
+        "main_python_file_uri": f"{base}/{job}.py",
+        "python_file_uris": [f"{base}/mqttids.zip"],
+        "args": args,
+        "properties": {
+            "spark.sql.session.timeZone": "UTC",
+            "spark.ui.showConsoleProgress": "false",
+            "spark.submit.deployMode": "cluster",
+            "spark.yarn.appMasterEnv.MQTTIDS_DB_SECRET": "{{ var.value.get('mqttids_db_secret', '') }}",
+        },
+    }
+    if jdbc:
+        pyspark_job["jar_file_uris"] = [f"{base}/postgresql.jar"]
+    return {
+        "reference": {"project_id": "{{ var.value.mqttids_gcp_project }}"},
+        "placement": {"cluster_name": dataproc.CLUSTER},
+        "labels": {"mqttids-job": job, "mqttids-code": v},
+        "pyspark_job": pyspark_job,
+    }
+
+
+def test_every_spark_step_is_the_same_job_as_a_dataproc_job(dag):
+    assert dag.get_task("ingest").job == _expected_job(
+        "ingest",
+        [
+            "--train",
+            "{{ source_uri(params, ds, 'train') }}",
+            "--test",
+            "{{ source_uri(params, ds, 'test') }}",
+            "--batch-date",
+            "{{ ds }}",
+        ],
+        jdbc=False,
+    )
+    assert dag.get_task("analytics").job == _expected_job(
+        "analytics",
+        ["--run-id", "{{ run_id }}", "--top-x", "{{ params.top_x }}", "--batch-date", "{{ ds }}"],
+        jdbc=True,
+    )
+    for task_id in ("ingest", "analytics"):
+        task = dag.get_task(task_id)
+        assert (task.project_id, task.region, task.gcp_conn_id) == (
+            "{{ var.value.mqttids_gcp_project }}",
+            "{{ var.value.mqttids_gcp_region }}",
+            "google_cloud_default",
+        )
+
+
+def test_no_task_runs_local_spark(dag):
+    kinds = {t.task_id: type(t) for t in dag.tasks}
+    assert not [t for t, k in kinds.items() if issubclass(k, SparkSubmitOperator)]
+    assert kinds["ingest"] is kinds["analytics"] is dataproc.DataprocJob
+    assert issubclass(dataproc.DataprocJob, DataprocSubmitJobOperator)
+    assert "ingest.py" not in str([getattr(t, "application", "") for t in dag.tasks])
+
+
+def test_task_order_and_trigger_rules(dag):
+    downstream = {t.task_id: t.downstream_task_ids for t in dag.tasks}
+    assert downstream == {
+        "ship_code": {"create_cluster"},
+        "create_cluster": {"ingest", "analytics"},
+        "ingest": {"quality_gate", "delete_cluster"},
+        "quality_gate": {"analytics"},
+        "analytics": {"delete_cluster"},
+        "delete_cluster": set(),
+    }
+    rules = {t.task_id: t.trigger_rule for t in dag.tasks}
+    assert rules.pop("delete_cluster") == TriggerRule.ALL_DONE
+    assert set(rules.values()) == {TriggerRule.ALL_SUCCESS}
+    # A teardown: its success does not make a failed run green.
+    assert dag.get_task("delete_cluster").is_teardown
+
+
+def test_cluster_config_is_generated_from_the_settings(dag):
+    pip = ",".join(
+        f"{p}=={version(p)}" for p in ("psycopg2-binary", "pyarrow", "google-cloud-secret-manager")
+    )
+    disk = {"boot_disk_type": "pd-standard", "boot_disk_size_gb": 1024}
+    assert dag.get_task("create_cluster").cluster_config == {
+        "gce_cluster_config": {
+            "service_account": "{{ var.value.mqttids_dataproc_service_account }}",
+            "service_account_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+        },
+        "master_config": {"num_instances": 1, "machine_type_uri": "n2d-standard-2", "disk_config": disk},
+        "worker_config": {"num_instances": 2, "machine_type_uri": "n2d-standard-2", "disk_config": disk},
+        "secondary_worker_config": {},
+        "software_config": {"image_version": "3.0-debian12", "properties": {"dataproc:pip.packages": pip}},
+        "lifecycle_config": {"idle_delete_ttl": {"seconds": 1800}},
+        "encryption_config": {},
+        "autoscaling_config": {},
+        "endpoint_config": {},
+    }
+
+
+def test_cloud_sql_proxy_route_adds_the_init_action(monkeypatch):
+    config = (
+        _load(monkeypatch, MQTTIDS_CLOUDSQL_INSTANCE="p:us-east5:warehouse")
+        .get_task("create_cluster")
+        .cluster_config
+    )
+    assert config["initialization_actions"] == [
+        {
+            "executable_file": "gs://{{ var.value.mqttids_gcs_bucket }}/mqttids/init/cloud-sql-proxy.sh",
+            "execution_timeout": {"seconds": 600},
+        }
+    ]
+    assert config["gce_cluster_config"]["metadata"] == {
+        "additional-cloud-sql-instances": "p:us-east5:warehouse=tcp:5432",
+        "enable-cloud-sql-hive-metastore": "false",
+    }
+
+
+def test_rendered_job_and_cluster_are_valid_dataproc_messages(dag):
+    ingest = _render(dag, "ingest")
+    job = dataproc_v1.Job(ingest.job)  # raises on unknown fields or wrong types
+    v = code_package.code_version()
+    assert job.reference.project_id == "mqttids-demo"
+    assert re.fullmatch(r"mqttids-[0-9a-f]{12}", job.placement.cluster_name)
+    assert job.pyspark_job.main_python_file_uri == f"gs://mqttids-demo-code/mqttids/{v}/ingest.py"
+    assert list(job.pyspark_job.args)[-2:] == ["--batch-date", "2026-11-28"]
+    assert job.pyspark_job.args[1].endswith("/2026-11-28/train*.csv")  # the landing batch of the run
+    assert (ingest.project_id, ingest.region) == ("mqttids-demo", "us-east5")
+
+    create = _render(dag, "create_cluster")
+    cluster = dataproc_v1.ClusterConfig(create.cluster_config)
+    assert cluster.gce_cluster_config.service_account == VARIABLES["MQTTIDS_DATAPROC_SERVICE_ACCOUNT"]
+    assert create.cluster_name == job.placement.cluster_name
+    assert _render(dag, "delete_cluster").cluster_name == job.placement.cluster_name
+
+
+def test_each_run_gets_its_own_cluster_unless_one_is_named(dag):
+    first = _render(dag, "ingest").job["placement"]["cluster_name"]
+    assert _render(dag, "analytics").job["placement"]["cluster_name"] == first  # one cluster per run
+    other_run = _render(dag, "ingest", run_id="manual__2026-11-28T10:00:00+00:00")
+    assert other_run.job["placement"]["cluster_name"] not in (first, "")
+    assert _render(dag, "ingest", dataproc_cluster="shared-etl").job["placement"] == {
+        "cluster_name": "shared-etl"
+    }
+
+
+def test_an_existing_cluster_is_never_created_or_deleted(dag, monkeypatch):
+    def must_not_run(self, context):
+        raise AssertionError("the provider operator was called for an existing cluster")
+
+    monkeypatch.setattr(DataprocDeleteClusterOperator, "execute", must_not_run)
+    monkeypatch.setattr(dataproc.DataprocCreateClusterOperator, "execute", must_not_run)
+    context = {"params": {"dataproc_cluster": "shared-etl"}}
+    assert dag.get_task("delete_cluster").execute(context) is None
+    assert dag.get_task("create_cluster").execute(context) is None
+    with pytest.raises(AssertionError):
+        dag.get_task("delete_cluster").execute({"params": {"dataproc_cluster": ""}})
+
+
+class FakeJobController:
+    """Dataproc's JobController over local gRPC: records each SubmitJob, reports the job DONE."""
+
+    SERVICE = "google.cloud.dataproc.v1.JobController"
+
+    def __init__(self):
+        self.requests: list[SubmitJobRequest] = []
+        self.final_state = JobStatus.State.DONE
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        handlers = {
+            "SubmitJob": grpc.unary_unary_rpc_method_handler(
+                self._submit, SubmitJobRequest.deserialize, Job.serialize
+            ),
+            "GetJob": grpc.unary_unary_rpc_method_handler(
+                self._get, GetJobRequest.deserialize, Job.serialize
+            ),
+        }
+        self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(self.SERVICE, handlers),))
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+
+    def _job(self) -> Job:
+        job = Job(self.requests[-1].job)
+        job.reference.job_id = "job-1"
+        job.status.state = self.final_state
+        return job
+
+    def _submit(self, request, context):
+        self.requests.append(request)
+        return self._job()
+
+    def _get(self, request, context):
+        return self._job()
+
+    def client(self) -> JobControllerClient:
+        channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
+        return JobControllerClient(transport=JobControllerGrpcTransport(channel=channel))
+
+
+@pytest.fixture()
+def job_api(monkeypatch):
+    """The fake API, with the hook's client pointed at it (only the endpoint is replaced)."""
+    api = FakeJobController()
+    api.server.start()
+    monkeypatch.setattr(DataprocHook, "get_job_client", lambda self, region=None: api.client())
+    monkeypatch.setattr("airflow.providers.google.cloud.hooks.dataproc.time.sleep", lambda seconds: None)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT",
+        json.dumps({"conn_type": "google_cloud_platform", "extra": {"is_anonymous": True}}),
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_MQTTIDS_DB", "postgresql://etl:s3cret-pw@10.1.2.3:5432/mqttids")
+    yield api
+    api.server.stop(None)
+
+
+class _TaskInstance:
+    """Where the operator stores its job link (an XCom) when it runs outside a DAG run."""
+
+    def xcom_push(self, key, value):
+        self.pushed = (key, value)
+
+
+def _submit(dag, job_api, monkeypatch, secret: str) -> tuple[dict, SubmitJobRequest]:
+    """(the rendered job, as Airflow records it; the SubmitJobRequest the API received)."""
+    if secret:
+        monkeypatch.setenv("AIRFLOW_VAR_MQTTIDS_DB_SECRET", secret)
+    task = _render(dag, "ingest")
+    rendered = copy.deepcopy(task.job)
+    assert task.execute({"ti": _TaskInstance()}) == "job-1"
+    (request,) = job_api.requests
+    return rendered, request
+
+
+def test_the_job_reaches_the_dataproc_api_as_rendered(dag, job_api, monkeypatch):
+    secret = "projects/mqttids-demo/secrets/mqttids-db-url/versions/latest"
+    rendered, request = _submit(dag, job_api, monkeypatch, secret)
+    assert (request.project_id, request.region) == ("mqttids-demo", "us-east5")
+    assert request.job.placement.cluster_name == rendered["placement"]["cluster_name"]
+    assert request.job.pyspark_job.main_python_file_uri == rendered["pyspark_job"]["main_python_file_uri"]
+    assert list(request.job.pyspark_job.args) == rendered["pyspark_job"]["args"]
+    # Secret Manager route: the job gets the secret's name, never the password.
+    assert request.job.pyspark_job.properties[dataproc.SECRET_ENV] == secret
+    assert dataproc.URL_ENV not in request.job.pyspark_job.properties
+    assert "s3cret-pw" not in str(request)
+
+
+def test_without_a_secret_the_connection_url_is_added_at_execute_time(dag, job_api, monkeypatch):
+    rendered, request = _submit(dag, job_api, monkeypatch, "")
+    properties = request.job.pyspark_job.properties
+    assert dataproc.SECRET_ENV not in properties
+    assert re.fullmatch(
+        r"postgresql(\+\w+)?://etl:s3cret-pw@10\.1\.2\.3:5432/mqttids", properties[dataproc.URL_ENV]
+    )
+    # Airflow's "Rendered Template" view shows the rendered job, which never has it.
+    assert "s3cret-pw" not in str(rendered)
+
+
+def test_a_failed_dataproc_job_fails_the_task(dag, job_api, monkeypatch):
+    job_api.final_state = JobStatus.State.ERROR
+    monkeypatch.setenv("AIRFLOW_VAR_MQTTIDS_DB_SECRET", "projects/p/secrets/s/versions/1")
+    with pytest.raises(AirflowException, match="Job failed"):
+        _render(dag, "analytics").execute({"ti": _TaskInstance()})
+
+
+class FakeClusterController:
+    """Dataproc's ClusterController over local gRPC: clusters are created and deleted at once."""
+
+    SERVICE = "google.cloud.dataproc.v1.ClusterController"
+
+    def __init__(self):
+        self.created: list[CreateClusterRequest] = []
+        self.deleted: list[DeleteClusterRequest] = []
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        handlers = {
+            "CreateCluster": grpc.unary_unary_rpc_method_handler(
+                self._create, CreateClusterRequest.deserialize, operations_pb2.Operation.SerializeToString
+            ),
+            "GetCluster": grpc.unary_unary_rpc_method_handler(
+                self._get, GetClusterRequest.deserialize, Cluster.serialize
+            ),
+            "DeleteCluster": grpc.unary_unary_rpc_method_handler(
+                self._delete, DeleteClusterRequest.deserialize, operations_pb2.Operation.SerializeToString
+            ),
+        }
+        self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(self.SERVICE, handlers),))
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+
+    def _cluster(self) -> Cluster:
+        cluster = Cluster(self.created[-1].cluster)
+        cluster.status.state = ClusterStatus.State.RUNNING
+        return cluster
+
+    def _create(self, request, context):
+        self.created.append(request)
+        response = any_pb2.Any()
+        response.Pack(Cluster.pb(self._cluster()))
+        return operations_pb2.Operation(name="operations/create", done=True, response=response)
+
+    def _get(self, request, context):
+        return self._cluster()
+
+    def _delete(self, request, context):
+        self.deleted.append(request)
+        response = any_pb2.Any()
+        response.Pack(empty_pb2.Empty())
+        return operations_pb2.Operation(name="operations/delete", done=True, response=response)
+
+    def client(self) -> ClusterControllerClient:
+        channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
+        return ClusterControllerClient(transport=ClusterControllerGrpcTransport(channel=channel))
+
+
+@pytest.fixture()
+def cluster_api(monkeypatch, job_api):
+    api = FakeClusterController()
+    api.server.start()
+    monkeypatch.setattr(DataprocHook, "get_cluster_client", lambda self, region=None: api.client())
+    yield api
+    api.server.stop(None)
+
+
+def test_the_cluster_is_created_and_deleted_through_the_dataproc_api(dag, cluster_api):
+    create = _render(dag, "create_cluster")
+    create.execute({"ti": _TaskInstance(), "params": {"dataproc_cluster": ""}})
+    (request,) = cluster_api.created
+    assert (request.project_id, request.region) == ("mqttids-demo", "us-east5")
+    assert request.cluster.cluster_name == create.cluster_name
+    assert re.fullmatch(r"mqttids-[0-9a-f]{12}", request.cluster.cluster_name)
+    config = request.cluster.config
+    assert config.worker_config.num_instances == 2
+    assert config.worker_config.machine_type_uri == "n2d-standard-2"
+    assert config.gce_cluster_config.service_account == VARIABLES["MQTTIDS_DATAPROC_SERVICE_ACCOUNT"]
+    assert config.lifecycle_config.idle_delete_ttl.total_seconds() == 1800
+    assert "psycopg2-binary==" in config.software_config.properties["dataproc:pip.packages"]
+
+    _render(dag, "delete_cluster").execute({"ti": _TaskInstance(), "params": {"dataproc_cluster": ""}})
+    (deleted,) = cluster_api.deleted
+    assert (deleted.project_id, deleted.region, deleted.cluster_name) == (
+        "mqttids-demo",
+        "us-east5",
+        request.cluster.cluster_name,
+    )
+
+
+def test_jobs_read_the_url_from_the_named_secret(monkeypatch):
+    from mqttids import db, gcp_secret
+
+    class FakeSecretManager:  # GCP cannot be reached from here; the request shape is what matters
+        def access_secret_version(self, request):
+            self.request = request
+            payload = type("Payload", (), {"data": b"postgresql://etl:pw@127.0.0.1:5432/mqttids\n"})
+            return type("Response", (), {"payload": payload})
+
+    fake = FakeSecretManager()
+    name = "projects/p/secrets/mqttids-db-url/versions/latest"
+    assert gcp_secret.read(name, client=fake) == "postgresql://etl:pw@127.0.0.1:5432/mqttids"
+    assert fake.request == {"name": name}
+    monkeypatch.delenv("MQTTIDS_DB_URL", raising=False)
+    monkeypatch.setenv("MQTTIDS_DB_SECRET", name)
+    monkeypatch.setattr(gcp_secret, "read", lambda secret: f"url-from:{secret}")
+    assert db.resolve_url() == f"url-from:{name}"
+    monkeypatch.setenv("MQTTIDS_DB_URL", "postgresql://direct@h/db")
+    assert db.resolve_url() == "postgresql://direct@h/db"
+
+
+def test_local_mode_has_no_cluster_tasks_and_no_cluster_param(monkeypatch):
+    monkeypatch.setenv("MQTTIDS_EXECUTOR", "local")
+    local = DagBag(dag_folder=str(DAGS_DIR / "mqtt_pipeline.py")).dags["mqtt_pipeline"]
+    assert {t.task_id for t in local.tasks} == {"ingest", "quality_gate", "analytics"}
+    assert all(not isinstance(t, DataprocSubmitJobOperator) for t in local.tasks)
+    assert "dataproc_cluster" not in local.params
+    ingest = local.get_task("ingest")
+    assert isinstance(ingest, SparkSubmitOperator)
+    assert ingest.application == str(code_package.JOBS_DIR / "ingest.py")
+    assert ingest.conf == {"spark.sql.session.timeZone": "UTC", "spark.ui.showConsoleProgress": "false"}
+
+
+def test_an_unknown_executor_fails_the_dag_import(monkeypatch):
+    monkeypatch.setenv("MQTTIDS_EXECUTOR", "yarn")
+    errors = DagBag(dag_folder=str(DAGS_DIR / "mqtt_pipeline.py")).import_errors
+    (message,) = errors.values()
+    assert "MQTTIDS_EXECUTOR='yarn': expected one of local, dataproc" in message
