@@ -1,13 +1,13 @@
-"""mqtt_pipeline: ingest MQTTset CSVs into PostgreSQL, gate on quality, compute analytics."""
+"""mqtt_pipeline: ingest MQTTset CSVs, gate on quality, compute analytics, train and register models."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, Asset, Param, task
+from airflow.sdk import DAG, Asset, Param, TriggerRule, task
 
 from mqttids import config
-from mqttids_airflow import connections, inputs
+from mqttids_airflow import connections, inputs, learning
 from mqttids_airflow.spark_steps import add_cluster, placement_params, spark_job
 
 PACKETS = Asset(name="mqtt_packets", uri="postgres://warehouse:5432/mqttids/mqtt/packets")
@@ -21,6 +21,18 @@ DOC = """
    class has rows in both splits.
 3. **analytics** (`jobs/analytics.py`): average MQTT length, average TCP length per target,
    top-X TCP flags (ties kept), class histogram and header flags, stamped with the run id.
+4. **features** (`jobs/features.py`): drops constant and duplicate columns (found on train),
+   fits indexers, one-hot encoders and a scaler on train only, writes train/test Parquet.
+5. **train_lr**, **train_rf** (`jobs/train_spark.py`) and **train_tf** (`jobs/train_tf.py`):
+   k-fold cross-validation on macro F1, then a final fit on all train rows. `models` picks
+   which run (the others are skipped), `grid` picks `quick` or `full` grids.
+6. **evaluate** (`jobs/evaluate.py`): accuracy, macro F1, per-class recall and the
+   leakage-aware scores (test rows unseen in train) into `mqtt.model_runs`,
+   `mqtt.model_metrics` and `mqtt.confusion_matrix`; the best model becomes `mqtt.champion`
+   only if it beats the champion's macro F1 on the same test rows.
+
+Learning stays in this DAG rather than in one scheduled on the `mqtt_packets` asset: a run
+then trains on exactly the batch its quality gate passed, and a backfill retrains each day.
 
 Trigger with `train_uri`/`test_uri` to load your own files (local path, glob or `gs://`);
 leave them empty to load the landing batch of the data interval
@@ -29,13 +41,13 @@ leave them empty to load the landing batch of the data interval
 
 with DAG(
     dag_id="mqtt_pipeline",
-    description="MQTTset ingest, quality gate and analytics",
+    description="MQTTset ingest, quality gate, analytics and learning",
     doc_md=DOC,
     schedule=None if config.SCHEDULE.get().lower() == "none" else config.SCHEDULE.get(),
     start_date=datetime(2020, 6, 1),
     catchup=False,
     max_active_runs=1,
-    tags=["mqttids", "ingest", "analytics"],
+    tags=["mqttids", "ingest", "analytics", "learning"],
     default_args={
         "owner": "mqttids",
         "retries": int(config.TASK_RETRIES.get()),
@@ -57,9 +69,14 @@ with DAG(
             maximum=1,
             description="Quality gate: largest share of rejected rows allowed.",
         ),
+        **learning.params(),
         **placement_params(),
     },
-    user_defined_macros={"source_uri": inputs.source_uri},
+    user_defined_macros={
+        "source_uri": inputs.source_uri,
+        "first_batch": learning.first_batch,
+        "keras_models": learning.keras_models,
+    },
 ) as dag:
     ingest = spark_job(
         "ingest",
@@ -94,6 +111,35 @@ with DAG(
         jdbc=True,
     )
 
-    ingest >> quality_gate() >> analytics
+    run = ["--run-id", "{{ run_id }}", "--artifacts", config.ARTIFACTS_URI.get()]
+    features = spark_job(
+        "features",
+        "features",
+        [*run, "--from-date", "{{ first_batch(ds, params) }}", "--to-date", "{{ ds }}"],
+        jdbc=True,
+    )
+
+    @task.branch(retries=0)
+    def choose_models(params: dict | None = None) -> list[str]:
+        """Run the trainers of the models the trigger picked; the others are skipped."""
+        return learning.trainer_tasks(params["models"])
+
+    grid = ["--grid", "{{ params.grid }}"]
+    trainers = [
+        spark_job("train_lr", "train_spark", [*run, "--model", "lr", *grid]),
+        spark_job("train_rf", "train_spark", [*run, "--model", "rf", *grid]),
+        spark_job("train_tf", "train_tf", [*run, "--models", "{{ keras_models(params) }}", *grid]),
+    ]
+    evaluate = spark_job(
+        "evaluate",
+        "evaluate",
+        [*run, "--models", "{{ params.models | join(',') }}"],
+        jdbc=True,
+        trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
+    )
+
+    gate = quality_gate()
+    ingest >> gate >> [analytics, features]
+    features >> choose_models() >> trainers >> evaluate
 
     add_cluster(dag)  # Dataproc placement: ship code, create/delete the cluster; local: nothing

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import sys
 
-from mqttids import cli, db, evaluation, registry, spark_models, tf_models
+from mqttids import cli, db, evaluation, grids, registry
 from mqttids.artifacts import RunFolder
 
-ALL_MODELS = (*spark_models.MODELS, *tf_models.MODELS)
+ALL_MODELS = grids.MODELS
 
 
 def main(argv: list[str] | None = None) -> int:

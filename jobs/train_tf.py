@@ -1,6 +1,6 @@
 """Train the Keras networks (Task III): deep-narrow and wide, cross-validated.
 
-    spark-submit jobs/train_tf.py --run-id manual_1 --model dnn_narrow --model dnn_wide
+    spark-submit jobs/train_tf.py --run-id manual_1 --models dnn_narrow,dnn_wide
 
 Reads the run's features Parquet (jobs/features.py), chooses each network's
 depth, width, optimizer, learning rate and activation by stratified k-fold
@@ -22,10 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     p = cli.parser("spark-submit jobs/train_tf.py", __doc__)
     cli.add_run(p)
     p.add_argument(
-        "--model",
-        action="append",
-        choices=tf_models.MODELS,
-        help="network to train; repeat for both (default: both)",
+        "--models",
+        default=",".join(tf_models.MODELS),
+        help=f"comma-separated networks to train (default: {','.join(tf_models.MODELS)})",
     )
     p.add_argument("--grid", default="quick", choices=grids.SIZES, help="grid size (default: quick)")
     p.add_argument(
@@ -45,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         help="loss weights against class imbalance (default: sqrt of balanced)",
     )
     args = p.parse_args(argv)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not models or set(models) - set(tf_models.MODELS):
+        p.error(f"--models: choose from {', '.join(tf_models.MODELS)}")
     if args.folds < 3:
         p.error("--folds must be at least 3")
     cli.setup_logging()
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    for name in args.model or tf_models.MODELS:
+    for name in models:
         try:
             record = tf_models.train(
                 name, folder, args.grid, args.grid_file, args.tune_rows, args.folds, args.class_weight

@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 SIZES = ("quick", "full")
+SPARK_MODELS = ("lr", "rf")
+KERAS_MODELS = ("dnn_narrow", "dnn_wide")
+MODELS = (*SPARK_MODELS, *KERAS_MODELS)
 
 GRIDS: dict[str, dict[str, dict[str, list[Any]]]] = {
     "quick": {

@@ -29,7 +29,7 @@ from mqttids.tuning import FOLDS, Stopwatch, TrainingRecord, stratified_sample
 
 log = logging.getLogger(__name__)
 
-MODELS = ("lr", "rf")
+MODELS = grids.SPARK_MODELS
 SEED = 7
 
 

@@ -39,7 +39,7 @@ from mqttids.tuning import FOLDS, MIN_CLASS_ROWS, Stopwatch, TrainingRecord
 
 log = logging.getLogger(__name__)
 
-MODELS = ("dnn_narrow", "dnn_wide")
+MODELS = grids.KERAS_MODELS
 SEED = 7
 BATCH = 256
 MAX_EPOCHS = 30

@@ -50,7 +50,13 @@ CLUSTER = (
 CLUSTER_PARAM = "dataproc_cluster"
 JDBC_JAR_NAME = "postgresql.jar"
 # What the jobs import beyond PySpark, at the versions tested here.
-CLUSTER_PIP_PACKAGES = ("psycopg2-binary", "pyarrow", "google-cloud-secret-manager")
+CLUSTER_PIP_PACKAGES = (
+    "psycopg2-binary",
+    "pyarrow",
+    "google-cloud-secret-manager",
+    "tensorflow",  # jobs/train_tf.py
+    "matplotlib",  # jobs/evaluate.py draws the confusion matrices
+)
 # The driver runs in YARN (cluster mode) so that spark.yarn.appMasterEnv reaches its environment.
 SECRET_ENV = "spark.yarn.appMasterEnv.MQTTIDS_DB_SECRET"
 URL_ENV = "spark.yarn.appMasterEnv.MQTTIDS_DB_URL"

@@ -102,8 +102,8 @@ def run_pipeline(train: str, test: str, batch_date: str) -> int:
 
 
 def print_summary(url: str, batch_date: str) -> int:
-    """The Task I and Task II answers, read back from the warehouse."""
-    from mqttids import analytics
+    """The Task I, II and III answers, read back from the warehouse."""
+    from mqttids import analytics, registry
 
     conn = db.connect(url)
     try:
@@ -127,9 +127,29 @@ def print_summary(url: str, batch_date: str) -> int:
             print("analytics did not run: see the task logs above", file=sys.stderr)
             return 1
         print(analytics.summary(conn, run_id))
+        print()
+        print(registry.summary(conn, run_id))
+        print(champion_line(conn))
     finally:
         conn.close()
     return 0
+
+
+def champion_line(conn) -> str:
+    """The current champion and the latest decision about it."""
+    from mqttids import champion
+
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT to_regclass('{champion.DECISIONS}') IS NOT NULL")
+        if not cur.fetchone()[0]:
+            return "champion: none yet"
+        cur.execute(
+            f"SELECT run_id, model, promoted, reason FROM {champion.DECISIONS} "
+            "ORDER BY decided_at DESC LIMIT 1"
+        )
+        run_id, model, promoted, reason = cur.fetchone()
+    verdict = "promoted" if promoted else "not promoted"
+    return f"champion decision: {model} of {run_id} {verdict}: {reason}"
 
 
 def standalone() -> int:
