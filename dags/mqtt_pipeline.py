@@ -25,7 +25,8 @@ DOC = """
    fits indexers, one-hot encoders and a scaler on train only, writes train/test Parquet.
 5. **train_lr**, **train_rf** (`jobs/train_spark.py`) and **train_tf** (`jobs/train_tf.py`):
    k-fold cross-validation on macro F1, then a final fit on all train rows. `models` picks
-   which run (the others are skipped), `grid` picks `quick` or `full` grids.
+   which run (the others are skipped; an empty list skips learning), `grid` picks `quick` or
+   `full` grids.
 6. **evaluate** (`jobs/evaluate.py`): accuracy, macro F1, per-class recall and the
    leakage-aware scores (test rows unseen in train) into `mqtt.model_runs`,
    `mqtt.model_metrics` and `mqtt.confusion_matrix`; the best model becomes `mqtt.champion`
@@ -119,6 +120,11 @@ with DAG(
         jdbc=True,
     )
 
+    @task.short_circuit(retries=0, ignore_downstream_trigger_rules=False)
+    def learning_requested(params: dict | None = None) -> bool:
+        """Skip the learning stage when the trigger picked no model."""
+        return learning.wants_learning(params)
+
     @task.branch(retries=0)
     def choose_models(params: dict | None = None) -> list[str]:
         """Run the trainers of the models the trigger picked; the others are skipped."""
@@ -139,7 +145,9 @@ with DAG(
     )
 
     gate = quality_gate()
-    ingest >> gate >> [analytics, features]
+    wanted = learning_requested()
+    ingest >> gate >> [analytics, wanted]
+    wanted >> features
     features >> choose_models() >> trainers >> evaluate
 
     add_cluster(dag)  # Dataproc placement: ship code, create/delete the cluster; local: nothing

@@ -43,8 +43,41 @@ def test_tags_owner_retries_and_docs(dagbag):
 
 def test_pipeline_order(dagbag):
     dag = dagbag.dags["mqtt_pipeline"]
-    assert dag.get_task("ingest").downstream_task_ids == {"quality_gate"}
-    assert dag.get_task("quality_gate").downstream_task_ids == {"analytics"}
+    down = {t.task_id: t.downstream_task_ids for t in dag.tasks}
+    assert down["ingest"] == {"quality_gate"}
+    assert down["quality_gate"] == {"analytics", "learning_requested"}
+    assert down["learning_requested"] == {"features"}
+    assert down["features"] == {"choose_models"}
+    assert down["choose_models"] == {"train_lr", "train_rf", "train_tf"}
+    for trainer in ("train_lr", "train_rf", "train_tf"):
+        assert down[trainer] == {"evaluate"}
+    # The evaluator registers whatever was trained: skipped trainers must not skip it.
+    assert dag.get_task("evaluate").trigger_rule == "none_failed_min_one_success"
+
+
+@pytest.mark.parametrize(
+    "models, trainers",
+    [
+        (["lr", "rf", "dnn_narrow", "dnn_wide"], ["train_lr", "train_rf", "train_tf"]),
+        (["rf"], ["train_rf"]),
+        (["dnn_wide", "dnn_narrow"], ["train_tf"]),
+    ],
+)
+def test_models_param_picks_the_trainers(models, trainers):
+    from mqttids_airflow import learning
+
+    assert learning.trainer_tasks(models) == trainers
+    assert learning.wants_learning({"models": models})
+    assert not learning.wants_learning({"models": []})
+
+
+def test_keras_models_and_training_window():
+    from mqttids_airflow import learning
+
+    params = {"models": ["lr", "dnn_wide"], "train_days": 3}
+    assert learning.keras_models(params) == "dnn_wide"
+    assert learning.first_batch("2026-03-10", params) == "2026-03-08"
+    assert learning.first_batch("2026-03-10", {"train_days": 1}) == "2026-03-10"
 
 
 @pytest.mark.parametrize("bad", [0, -3, "five", 2.5])
@@ -55,7 +88,10 @@ def test_top_x_must_be_a_positive_integer(dagbag, bad):
     assert param.resolve(4) == 4
 
 
-@pytest.mark.parametrize("name, bad", [("max_reject_ratio", 1.5)])
+@pytest.mark.parametrize(
+    "name, bad",
+    [("max_reject_ratio", 1.5), ("models", ["svm"]), ("grid", "huge"), ("train_days", 0)],
+)
 def test_other_params_are_validated(dagbag, name, bad):
     with pytest.raises(ParamValidationError):
         dagbag.dags["mqtt_pipeline"].params.get_param(name).resolve(bad)

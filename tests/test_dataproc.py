@@ -52,6 +52,7 @@ from google.cloud.dataproc_v1.services.job_controller.transports import JobContr
 from google.longrunning import operations_pb2
 from google.protobuf import any_pb2, empty_pb2
 
+from mqttids import config
 from mqttids_airflow import code_package, dataproc
 
 DAGS_DIR = Path(__file__).resolve().parents[1] / "dags"
@@ -122,7 +123,7 @@ def _expected_job(job: str, args: list[str], *, jdbc: bool) -> dict:
     return {
         "reference": {"project_id": "{{ var.value.mqttids_gcp_project }}"},
         "placement": {"cluster_name": dataproc.CLUSTER},
-        "labels": {"mqttids-job": job, "mqttids-code": v},
+        "labels": {"mqttids-job": job.replace("_", "-"), "mqttids-code": v},
         "pyspark_job": pyspark_job,
     }
 
@@ -145,7 +146,22 @@ def test_every_spark_step_is_the_same_job_as_a_dataproc_job(dag):
         ["--run-id", "{{ run_id }}", "--top-x", "{{ params.top_x }}", "--batch-date", "{{ ds }}"],
         jdbc=True,
     )
-    for task_id in ("ingest", "analytics"):
+    run = ["--run-id", "{{ run_id }}", "--artifacts", config.ARTIFACTS_URI.get()]
+    assert dag.get_task("features").job == _expected_job(
+        "features", [*run, "--from-date", "{{ first_batch(ds, params) }}", "--to-date", "{{ ds }}"], jdbc=True
+    )
+    assert dag.get_task("train_rf").job == _expected_job(
+        "train_spark", [*run, "--model", "rf", "--grid", "{{ params.grid }}"], jdbc=False
+    )
+    assert dag.get_task("train_tf").job == _expected_job(
+        "train_tf",
+        [*run, "--models", "{{ keras_models(params) }}", "--grid", "{{ params.grid }}"],
+        jdbc=False,
+    )
+    assert dag.get_task("evaluate").job == _expected_job(
+        "evaluate", [*run, "--models", "{{ params.models | join(',') }}"], jdbc=True
+    )
+    for task_id in ("ingest", "analytics", "features", "train_lr", "train_rf", "train_tf", "evaluate"):
         task = dag.get_task(task_id)
         assert (task.project_id, task.region, task.gcp_conn_id) == (
             "{{ var.value.mqttids_gcp_project }}",
@@ -164,16 +180,25 @@ def test_no_task_runs_local_spark(dag):
 
 def test_task_order_and_trigger_rules(dag):
     downstream = {t.task_id: t.downstream_task_ids for t in dag.tasks}
+    spark_jobs = {"ingest", "analytics", "features", "train_lr", "train_rf", "train_tf", "evaluate"}
     assert downstream == {
         "ship_code": {"create_cluster"},
-        "create_cluster": {"ingest", "analytics"},
+        "create_cluster": spark_jobs,
         "ingest": {"quality_gate", "delete_cluster"},
-        "quality_gate": {"analytics"},
+        "quality_gate": {"analytics", "learning_requested"},
         "analytics": {"delete_cluster"},
+        "learning_requested": {"features"},
+        "features": {"choose_models", "delete_cluster"},
+        "choose_models": {"train_lr", "train_rf", "train_tf"},
+        "train_lr": {"evaluate", "delete_cluster"},
+        "train_rf": {"evaluate", "delete_cluster"},
+        "train_tf": {"evaluate", "delete_cluster"},
+        "evaluate": {"delete_cluster"},
         "delete_cluster": set(),
     }
     rules = {t.task_id: t.trigger_rule for t in dag.tasks}
     assert rules.pop("delete_cluster") == TriggerRule.ALL_DONE
+    assert rules.pop("evaluate") == TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS
     assert set(rules.values()) == {TriggerRule.ALL_SUCCESS}
     # A teardown: its success does not make a failed run green.
     assert dag.get_task("delete_cluster").is_teardown
@@ -181,7 +206,8 @@ def test_task_order_and_trigger_rules(dag):
 
 def test_cluster_config_is_generated_from_the_settings(dag):
     pip = ",".join(
-        f"{p}=={version(p)}" for p in ("psycopg2-binary", "pyarrow", "google-cloud-secret-manager")
+        f"{p}=={version(p)}"
+        for p in ("psycopg2-binary", "pyarrow", "google-cloud-secret-manager", "tensorflow", "matplotlib")
     )
     disk = {"boot_disk_type": "pd-standard", "boot_disk_size_gb": 1024}
     assert dag.get_task("create_cluster").cluster_config == {
@@ -466,7 +492,18 @@ def test_jobs_read_the_url_from_the_named_secret(monkeypatch):
 def test_local_mode_has_no_cluster_tasks_and_no_cluster_param(monkeypatch):
     monkeypatch.setenv("MQTTIDS_EXECUTOR", "local")
     local = DagBag(dag_folder=str(DAGS_DIR / "mqtt_pipeline.py")).dags["mqtt_pipeline"]
-    assert {t.task_id for t in local.tasks} == {"ingest", "quality_gate", "analytics"}
+    assert {t.task_id for t in local.tasks} == {
+        "ingest",
+        "quality_gate",
+        "analytics",
+        "learning_requested",
+        "features",
+        "choose_models",
+        "train_lr",
+        "train_rf",
+        "train_tf",
+        "evaluate",
+    }
     assert all(not isinstance(t, DataprocSubmitJobOperator) for t in local.tasks)
     assert "dataproc_cluster" not in local.params
     ingest = local.get_task("ingest")

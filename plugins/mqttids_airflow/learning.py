@@ -23,8 +23,7 @@ def params() -> dict[str, Param]:
             list(grids.MODELS),
             type="array",
             items={"type": "string", "enum": list(grids.MODELS)},
-            minItems=1,
-            description="Models to train: Spark lr/rf, Keras dnn_narrow/dnn_wide.",
+            description="Models to train: Spark lr/rf, Keras dnn_narrow/dnn_wide. Empty: no learning.",
         ),
         "grid": Param("quick", enum=list(grids.SIZES), description="Hyperparameter grid size."),
         "train_days": Param(
@@ -34,6 +33,11 @@ def params() -> dict[str, Param]:
             description="Learn from the last N daily batches, ending at this run's.",
         ),
     }
+
+
+def wants_learning(params: dict) -> bool:
+    """False when the trigger picked no model: the learning stage is skipped."""
+    return bool(params["models"])
 
 
 def trainer_tasks(models: list[str]) -> list[str]:
