@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS {CHAMPION} (
 COMMENT ON TABLE {CHAMPION} IS 'The model currently served, per slot; replaced only by a better challenger.';
 CREATE TABLE IF NOT EXISTS {DECISIONS} (
   decided_at timestamptz NOT NULL DEFAULT now(),
+  slot text NOT NULL,
   run_id text NOT NULL,
   model text NOT NULL,
   challenger_macro_f1 double precision NOT NULL,
@@ -74,8 +75,8 @@ def ensure_tables(conn) -> None:
     conn.commit()
 
 
-def current(cur) -> Contender | None:
-    cur.execute(f"SELECT run_id, model, macro_f1, test_fingerprint FROM {CHAMPION} WHERE slot = %s", (SLOT,))
+def current(cur, slot: str = SLOT) -> Contender | None:
+    cur.execute(f"SELECT run_id, model, macro_f1, test_fingerprint FROM {CHAMPION} WHERE slot = %s", (slot,))
     row = cur.fetchone()
     return Contender(*row) if row else None
 
@@ -103,7 +104,9 @@ def decide(challenger: Contender, champion: Contender | None) -> Decision:
     )
 
 
-def challenge(conn, challenger: Contender, rescore: Callable[[Contender], float]) -> Decision:
+def challenge(
+    conn, challenger: Contender, rescore: Callable[[Contender], float], slot: str = SLOT
+) -> Decision:
     """Decide and store the decision, under a lock so two runs never promote at once.
 
     ``rescore`` gives the champion's macro F1 on the challenger's test rows; it is
@@ -111,7 +114,7 @@ def challenge(conn, challenger: Contender, rescore: Callable[[Contender], float]
     """
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(hashtext('mqttids.champion'))")
-        champion = current(cur)
+        champion = current(cur, slot)
         if champion and champion.test_fingerprint != challenger.test_fingerprint:
             log.info(
                 "champion %s/%s was scored on other test rows: re-scoring it", champion.run_id, champion.model
@@ -128,7 +131,7 @@ def challenge(conn, challenger: Contender, rescore: Callable[[Contender], float]
                       macro_f1 = EXCLUDED.macro_f1, test_fingerprint = EXCLUDED.test_fingerprint,
                       reason = EXCLUDED.reason, promoted_at = now()""",
                 (
-                    SLOT,
+                    slot,
                     challenger.run_id,
                     challenger.model,
                     challenger.macro_f1,
@@ -137,9 +140,10 @@ def challenge(conn, challenger: Contender, rescore: Callable[[Contender], float]
                 ),
             )
         cur.execute(
-            f"INSERT INTO {DECISIONS} (run_id, model, challenger_macro_f1, champion_run_id, champion_model, "
-            "champion_macro_f1, promoted, reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            f"INSERT INTO {DECISIONS} (slot, run_id, model, challenger_macro_f1, champion_run_id, "
+            "champion_model, champion_macro_f1, promoted, reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
+                slot,
                 challenger.run_id,
                 challenger.model,
                 challenger.macro_f1,

@@ -11,8 +11,9 @@ Which columns are dropped is decided from the train data, not from a list:
 * ``mqtt.msg``, the payload as text, is the one column dropped by policy: it
   is free-form text, and its information is in ``mqtt.len``.
 
-Flags and other categorical columns are indexed (values unseen in train get
-an all-zero one-hot vector) and one-hot encoded; the rest stay numeric. The
+Flags and other categorical columns are indexed and one-hot encoded (a value
+unseen in train lands in an "unknown" slot no train row sets); the rest stay
+numeric. The
 assembled ``features`` vector feeds the random forest; ``features_scaled``
 (standardised) feeds logistic regression and, as the array ``x``, Keras.
 
@@ -125,7 +126,8 @@ def build_pipeline(kept: list[str]) -> Pipeline:
     if categorical:
         stages += [
             StringIndexer(inputCols=categorical, outputCols=indexed, handleInvalid="keep"),
-            # The extra "unseen" slot is the one dropped: an unseen value is all zeros.
+            # StringIndexer's "keep" adds an unknown label, so a value unseen in train gets its own
+            # one-hot slot, one no train row sets: the models learn nothing from it.
             OneHotEncoder(inputCols=indexed, outputCols=onehot, handleInvalid="keep", dropLast=True),
         ]
     stages += [

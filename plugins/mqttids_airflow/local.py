@@ -144,8 +144,9 @@ def champion_line(conn) -> str:
         if not cur.fetchone()[0]:
             return "champion: none yet"
         cur.execute(
-            f"SELECT run_id, model, promoted, reason FROM {champion.DECISIONS} "
-            "ORDER BY decided_at DESC LIMIT 1"
+            f"SELECT run_id, model, promoted, reason FROM {champion.DECISIONS} WHERE slot = %s "
+            "ORDER BY decided_at DESC LIMIT 1",
+            (champion.SLOT,),
         )
         run_id, model, promoted, reason = cur.fetchone()
     verdict = "promoted" if promoted else "not promoted"
