@@ -33,6 +33,8 @@ def airflow_env(tmp_path_factory, db_url) -> dict[str, str]:
         "MQTTIDS_TASK_RETRIES": "0",
         "MQTTIDS_LANDING_URI": str(landing),
         "MQTTIDS_SPARK_MASTER": "local[2]",
+        "MQTTIDS_ARTIFACTS_URI": str(tmp_path_factory.mktemp("artifacts")),
+        "MQTTIDS_TUNE_ROWS": "1500",
     }
     local.migrate(env)
     return env
@@ -87,11 +89,12 @@ def _scalar(conn, sql: str, *args):
         return cur.fetchone()[0]
 
 
-def test_pipeline_loads_quarantines_and_computes_analytics(airflow_env, sample, db_conn):
+def test_pipeline_loads_quarantines_analyses_and_learns(airflow_env, sample, db_conn):
     conf = {
         "train_uri": str(sample / "train_with_bad.csv"),
         "test_uri": str(sample / "test30.csv"),
         "top_x": 3,
+        "grid": "quick",
     }
     result = _dags_test(airflow_env, "2026-03-01", conf)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
@@ -107,9 +110,20 @@ def test_pipeline_loads_quarantines_and_computes_analytics(airflow_env, sample, 
     splits = _scalar(db_conn, "SELECT count(DISTINCT split) FROM mqtt.avg_mqtt_len WHERE run_id = %s", run_id)
     assert splits >= 2
 
+    # Learning: every model trained, scored and registered under the same run id.
+    with db_conn.cursor() as cur:
+        cur.execute(
+            "SELECT model, test_rows FROM mqtt.model_runs WHERE run_id = %s ORDER BY model", (run_id,)
+        )
+        test_rows = sum(n for (split, _), n in expected.items() if split == "test")
+        assert cur.fetchall() == [(m, test_rows) for m in ("dnn_narrow", "dnn_wide", "lr", "rf")]
+        cur.execute("SELECT count(*) FROM mqtt.champion_decisions WHERE run_id = %s", (run_id,))
+        assert cur.fetchone()[0] == 1
+    assert "Models of learning run" in result.stdout + result.stderr
+
 
 def test_rerun_of_a_batch_replaces_it(airflow_env, sample, db_conn):
-    conf = {"train_uri": str(sample / "train70.csv"), "test_uri": str(sample / "test30.csv")}
+    conf = {"train_uri": str(sample / "train70.csv"), "test_uri": str(sample / "test30.csv"), "models": []}
     for _ in range(2):
         result = _dags_test(airflow_env, "2026-03-02", conf)
         assert result.returncode == 0, result.stdout[-4000:]
@@ -121,7 +135,9 @@ def test_missing_file_fails_clearly_and_changes_nothing(airflow_env, sample, db_
     before = _scalar(db_conn, "SELECT count(*) FROM mqtt.packets")
     missing = sample / "no_such_train.csv"
     result = _dags_test(
-        airflow_env, "2026-03-03", {"train_uri": str(missing), "test_uri": str(sample / "test30.csv")}
+        airflow_env,
+        "2026-03-03",
+        {"train_uri": str(missing), "test_uri": str(sample / "test30.csv"), "models": []},
     )
     assert result.returncode != 0
     assert f"train file not found: {missing}" in result.stdout + result.stderr
@@ -148,3 +164,5 @@ def test_scheduled_run_loads_its_landing_batch(airflow_env, db_conn, generate):
     expected = _csv_counts(*sorted(day.glob("train*.csv")), *sorted(day.glob("test*.csv")))
     assert _packet_counts(db_conn, "2026-04-02") == expected
     assert _packet_counts(db_conn, "2026-04-01") == Counter()  # only its own day
+    # A scheduled run retrains too, on its own batch (train_days defaults to 1).
+    assert _scalar(db_conn, "SELECT count(*) FROM mqtt.model_runs WHERE batch_from = '2026-04-02'") == 4
