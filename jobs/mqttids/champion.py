@@ -141,7 +141,8 @@ def challenge(
             )
         cur.execute(
             f"INSERT INTO {DECISIONS} (slot, run_id, model, challenger_macro_f1, champion_run_id, "
-            "champion_model, champion_macro_f1, promoted, reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            "champion_model, champion_macro_f1, promoted, reason) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 slot,
                 challenger.run_id,
