@@ -13,7 +13,7 @@ TRAIN ?=
 TEST ?=
 RUN_ARGS := $(if $(TRAIN),--train $(TRAIN)) $(if $(TEST),--test $(TEST))
 
-.PHONY: help install system-deps run test lint format airflow bench sample db-start db-stop constraints clean
+.PHONY: help install system-deps run test lint format airflow bench bench-train sample db-start db-stop constraints clean
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -60,6 +60,9 @@ airflow: install ## start Airflow standalone (web UI on :8080) with this project
 
 bench: install ## ingest benchmark: this ingest vs Spark JDBC vs psql \copy
 	$(BIN)/python bench/ingest
+
+bench-train: install ## learning benchmark: wall time and peak memory per step at 1M and 5M rows
+	$(BIN)/python bench/train
 
 sample: install ## generate the reduced-shape sample into data/sample
 	$(BIN)/python jobs/generate_sample.py --out data/sample --shape reduced --seed 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from mqttids import cli, config, grids, spark_models
+from mqttids import cli, spark_models
 from mqttids.artifacts import RunFolder, exists
 from mqttids.spark import session
 
@@ -22,20 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     p = cli.parser("spark-submit jobs/train_spark.py", __doc__)
     cli.add_run(p)
     p.add_argument("--model", required=True, choices=spark_models.MODELS, help="lr or rf")
-    p.add_argument("--grid", default="quick", choices=grids.SIZES, help="grid size (default: quick)")
-    p.add_argument(
-        "--grid-file", default=None, help='JSON file overriding grids, e.g. {"rf": {"maxDepth": [25]}}'
-    )
-    p.add_argument(
-        "--tune-rows",
-        type=int,
-        default=int(config.TUNE_ROWS.get()),
-        help="tune on a stratified sample of about this many rows; 0: all (default: MQTTIDS_TUNE_ROWS)",
-    )
-    p.add_argument("--folds", type=int, default=3, help="cross-validation folds, at least 3 (default: 3)")
+    cli.add_tuning(p, example='{"rf": {"maxDepth": [25]}}')
     args = p.parse_args(argv)
-    if args.folds < 3:
-        p.error("--folds must be at least 3")
     cli.setup_logging()
     folder = RunFolder.of(args.run_id, args.artifacts)
     if not exists(folder.features("train")):
@@ -49,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         record = spark_models.train(
             spark, args.model, folder, args.grid, args.grid_file, args.tune_rows, args.folds
         )
-    except ValueError as err:
+    except (ValueError, OSError) as err:
         print(f"train_spark failed: {err}", file=sys.stderr)
         return 1
     finally:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from mqttids import cli, config, grids, tf_models
+from mqttids import cli, tf_models
 from mqttids.artifacts import RunFolder, exists
 
 
@@ -26,17 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(tf_models.MODELS),
         help=f"comma-separated networks to train (default: {','.join(tf_models.MODELS)})",
     )
-    p.add_argument("--grid", default="quick", choices=grids.SIZES, help="grid size (default: quick)")
-    p.add_argument(
-        "--grid-file", default=None, help='JSON file overriding grids, e.g. {"dnn_wide": {"width": [128]}}'
-    )
-    p.add_argument(
-        "--tune-rows",
-        type=int,
-        default=int(config.TUNE_ROWS.get()),
-        help="tune on a stratified sample of about this many rows; 0: all (default: MQTTIDS_TUNE_ROWS)",
-    )
-    p.add_argument("--folds", type=int, default=3, help="cross-validation folds, at least 3 (default: 3)")
+    cli.add_tuning(p, example='{"dnn_wide": {"width": [128]}}')
     p.add_argument(
         "--class-weight",
         default="sqrt",
@@ -47,8 +37,6 @@ def main(argv: list[str] | None = None) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not models or set(models) - set(tf_models.MODELS):
         p.error(f"--models: choose from {', '.join(tf_models.MODELS)}")
-    if args.folds < 3:
-        p.error("--folds must be at least 3")
     cli.setup_logging()
     folder = RunFolder.of(args.run_id, args.artifacts)
     if not exists(folder.features_meta):
@@ -62,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             record = tf_models.train(
                 name, folder, args.grid, args.grid_file, args.tune_rows, args.folds, args.class_weight
             )
-        except ValueError as err:
+        except (ValueError, OSError) as err:
             print(f"train_tf failed: {err}", file=sys.stderr)
             return 1
         print(

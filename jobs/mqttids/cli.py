@@ -6,6 +6,7 @@ import argparse
 import logging
 from datetime import date
 
+from mqttids import config, grids
 from mqttids.analytics import BatchRange
 
 
@@ -41,6 +42,25 @@ def add_db(p: argparse.ArgumentParser) -> None:
         default=None,
         help="postgresql://user:pass@host:port/db (default: MQTTIDS_DB_URL, else embedded)",
     )
+
+
+def _folds(text: str) -> int:
+    if not text.isdigit() or int(text) < 3:
+        raise argparse.ArgumentTypeError(f"{text!r}: cross-validation needs at least 3 folds")
+    return int(text)
+
+
+def add_tuning(p: argparse.ArgumentParser, example: str) -> None:
+    """Grid size, grid file, tuning sample and folds: what every trainer takes."""
+    p.add_argument("--grid", default="quick", choices=grids.SIZES, help="grid size (default: quick)")
+    p.add_argument("--grid-file", default=None, help=f"JSON file overriding grids, e.g. {example}")
+    p.add_argument(
+        "--tune-rows",
+        type=int,
+        default=int(config.TUNE_ROWS.get()),
+        help="tune on a stratified sample of about this many rows; 0: all (default: MQTTIDS_TUNE_ROWS)",
+    )
+    p.add_argument("--folds", type=_folds, default=3, help="cross-validation folds, at least 3 (default: 3)")
 
 
 def batches(p: argparse.ArgumentParser, args: argparse.Namespace) -> BatchRange:
