@@ -119,6 +119,8 @@ def run_produce(args: argparse.Namespace, url: str) -> None:
         replay_file = args.replay_file or DEFAULT_REPLAY
         if not replay_file.is_file():
             raise tweet_producer.ProducerFailed(f"replay file not found: {replay_file}")
+    partitions = int(config.STREAM_PARTITIONS.get())
+    broker.ensure_topic(bootstrap, args.topic, partitions)  # a broker that is down fails before anything else
     conn = db.connect(url, application="mqttids-stream-producer")
     try:
         stream_tables.ensure_tables(conn)
@@ -128,7 +130,7 @@ def run_produce(args: argparse.Namespace, url: str) -> None:
             spec=spec,
             bootstrap=bootstrap,
             topic=args.topic,
-            partitions=int(config.STREAM_PARTITIONS.get()),
+            partitions=partitions,
             duration=args.duration,
             source=args.source,
             token=os.environ.get("X_BEARER_TOKEN", ""),

