@@ -71,6 +71,7 @@ def consumer(bootstrap: str) -> KafkaConsumer:
             bootstrap_servers=bootstrap,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            fetch_max_wait_ms=100,  # a quiet topic answers within 0.1 s instead of 0.5 s: lower latency
             bootstrap_timeout_ms=CONNECT_TIMEOUT_MS,
         )
     except KafkaError as err:
