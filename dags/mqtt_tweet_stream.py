@@ -68,9 +68,10 @@ with DAG(
         stream_steps.produce(run_id, params)
 
     @task.sensor(poke_interval=2, timeout=600, mode="reschedule")
-    def wait_for_producer(run_id: str | None = None) -> bool:
-        """True once the producer has registered this run."""
-        return stream_steps.producer_started(run_id)
+    def wait_for_producer(run_id: str | None = None, ti=None) -> bool:
+        """True once the producer has registered this run; fails if the producer ended without."""
+        states = ti.get_task_states(dag_id=ti.dag_id, task_ids=["produce"], run_ids=[run_id])
+        return stream_steps.producer_started(run_id, states.get(run_id, {}).get("produce"))
 
     @task
     def consume(run_id: str | None = None, params: dict | None = None) -> None:

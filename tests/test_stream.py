@@ -255,28 +255,34 @@ def test_rule_sync_is_idempotent_and_removes_stale_rules(replay_server):
     assert live == {(tag, value) for tag, value in narrower.rules().items()}
 
 
-def test_dag_runs_producer_consumer_and_chart(tmp_path, replay_file, kafka_bootstrap, db_url, db_conn, topic):
+def _dags_test(
+    tmp_path: Path, db_url: str, bootstrap: str, topic: str, conf: dict
+) -> subprocess.CompletedProcess:
     from mqttids_airflow import local
 
-    path, tweets = replay_file
     env = {
         **local._environ(db_url),
         "AIRFLOW_HOME": str(tmp_path / "airflow"),
         "MQTTIDS_TASK_RETRIES": "0",
         "MQTTIDS_DATA_DIR": str(tmp_path / "data"),
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "MQTTIDS_STREAM_TOPIC": topic,
     }
     local.migrate(env)
-    conf = {"replay_file": str(path), "duration": 60, "terms": ",".join(TERMS)}
-    result = subprocess.run(
-        [local.AIRFLOW, "dags", "test", "mqtt_tweet_stream", "2026-11-20", "-c", json.dumps(conf)],
+    return subprocess.run(
+        [local.AIRFLOW, "dags", "test", "mqtt_tweet_stream", "-c", json.dumps(conf)],
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
+
+
+def test_dag_runs_producer_consumer_and_chart(tmp_path, replay_file, kafka_bootstrap, db_url, db_conn, topic):
+    path, tweets = replay_file
+    conf = {"replay_file": str(path), "duration": 60, "terms": ",".join(TERMS)}
+    result = _dags_test(tmp_path, db_url, kafka_bootstrap, topic, conf)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     with db_conn.cursor() as cur:
         cur.execute(
@@ -288,3 +294,13 @@ def test_dag_runs_producer_consumer_and_chart(tmp_path, replay_file, kafka_boots
     db_conn.commit()
     assert stored(db_conn, run_id) == expected_counts(tweets)
     assert list((tmp_path / "data" / "stream").glob("*.png"))
+
+
+def test_dag_fails_fast_when_the_broker_is_down(tmp_path, replay_file, db_url, topic):
+    """The consumer's sensor must not wait out its 10-minute timeout for a producer that failed."""
+    down = f"127.0.0.1:{_closed_port()}"
+    result = _dags_test(tmp_path, db_url, down, topic, {"replay_file": str(replay_file[0]), "duration": 60})
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"cannot reach Kafka at {down}" in output
+    assert "the producer ended (failed) without starting run" in output

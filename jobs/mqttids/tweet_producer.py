@@ -76,7 +76,6 @@ class Backoff:
 @dataclass
 class ProduceResult:
     published: int
-    connections: int
     rules: RuleSync
     stop_reason: str
 
@@ -291,7 +290,7 @@ def produce(
             client.published,
             topic,
         )
-        return ProduceResult(client.published, client.connections, rules, reason)
+        return ProduceResult(client.published, rules, reason)
     except (tweepy.TweepyException, requests.RequestException) as err:
         raise ProducerFailed(f"X API request failed: {err}") from err
     finally:

@@ -212,7 +212,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: ReplayServer
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args) -> None:
         log.debug("%s %s", self.address_string(), format % args)
 
     @property
@@ -235,7 +235,7 @@ class Handler(BaseHTTPRequestHandler):
         self._json(401, ERRORS[401])
         return False
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         url = urlsplit(self.path)
         if url.path == STATUS_PATH:
             self._json(200, self.state.status())
@@ -248,7 +248,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._json(404, ERRORS[404])
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         url = urlsplit(self.path)
         if not self._authorised():
             return

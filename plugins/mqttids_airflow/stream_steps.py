@@ -66,16 +66,26 @@ def produce(run_id: str, params: dict) -> None:
     _run("produce", run_id, args, env)
 
 
-def producer_started(run_id: str) -> bool:
-    """Whether the run's producer has registered the run (it does so before it publishes anything)."""
+def producer_started(run_id: str, producer_state: str | None) -> bool:
+    """Whether the run's producer has registered the run (it does so before it publishes anything).
+
+    A producer that ended without registering it (Kafka down, a bad token...) fails the sensor at
+    once instead of letting it poke until its timeout.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
     from mqttids import db, stream_tables
 
     conn = db.connect(connections.warehouse_url(), application="mqttids-stream-sensor")
     try:
         stream_tables.ensure_tables(conn)
-        return stream_tables.run_spec(conn, run_id) is not None
+        if stream_tables.run_spec(conn, run_id) is not None:
+            return True
     finally:
         conn.close()
+    if producer_state in ("success", "failed", "upstream_failed", "skipped"):
+        raise AirflowFailException(f"the producer ended ({producer_state}) without starting run {run_id}")
+    return False
 
 
 def consume(run_id: str, params: dict) -> None:
