@@ -124,9 +124,10 @@ def run_produce(args: argparse.Namespace, url: str) -> None:
     conn = db.connect(url, application="mqttids-stream-producer")
     try:
         stream_tables.ensure_tables(conn)
-        stream_tables.register_run(conn, args.run_id, spec, args.window, args.source)
+        attempt = stream_tables.register_run(conn, args.run_id, spec, args.window, args.source)
         result = tweet_producer.produce(
             run_id=args.run_id,
+            attempt=attempt,
             spec=spec,
             bootstrap=bootstrap,
             topic=args.topic,

@@ -154,6 +154,22 @@ def test_consumer_restart_mid_stream_loses_and_doubles_nothing(
     assert stored(db_conn, "restart") == (totals, windows, delivered)
 
 
+def test_rerun_of_a_run_id_replaces_it_even_with_the_first_attempt_unconsumed(
+    replay_file, tmp_path, kafka_bootstrap, db_url, db_conn, topic
+):
+    first, _ = replay_file
+    second_tweets = tweet_sample.build(60, seed=5, span_seconds=30)
+    second = tweet_sample.write(tmp_path / "second.jsonl", second_tweets)
+    common = ["--run-id", "rerun", "--bootstrap", kafka_bootstrap, "--topic", topic]
+    for path in (first, second):  # nothing consumes the first attempt before the second starts
+        produced = cli("produce", *common, "--replay-file", str(path), "--rate", "0", db_url=db_url)
+        assert produced.returncode == 0, produced.stderr[-3000:]
+    consumed = cli("consume", *common, "--duration", "60", db_url=db_url)
+    assert consumed.returncode == 0, consumed.stderr[-3000:]
+    assert "earlier attempt" in consumed.stderr
+    assert stored(db_conn, "rerun") == expected_counts(second_tweets)
+
+
 def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -238,7 +254,9 @@ def test_wrong_token_fails_clearly(replay_server, kafka_bootstrap, db_url, topic
 
 
 def test_rule_sync_is_idempotent_and_removes_stale_rules(replay_server):
-    client = TweetPublisher("test-token", api_url=replay_server.url, run_id="r", topic="t", kafka=None)
+    client = TweetPublisher(
+        "test-token", api_url=replay_server.url, run_id="r", attempt="a", topic="t", kafka=None
+    )
     spec = TermSpec(TERMS, english_only=frozenset({"dos"}))
     first = sync_rules(client, spec)
     assert sorted(first.added) == sorted(TERMS) and not first.kept and not first.deleted

@@ -13,6 +13,10 @@ Kafka offsets are committed, in the same transaction as the rows they cover;
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 from mqttids.tables import SCHEMA
 from mqttids.terms import TermSpec
 
@@ -33,6 +37,7 @@ CREATE TABLE IF NOT EXISTS {RUNS} (
   window_seconds integer NOT NULL CHECK (window_seconds > 0),
   source text NOT NULL,
   started_at timestamptz NOT NULL DEFAULT now(),
+  attempt text NOT NULL,
   published bigint,
   produced_at timestamptz
 );
@@ -100,21 +105,41 @@ def ensure_tables(conn) -> None:
     conn.commit()
 
 
-def register_run(conn, run_id: str, spec: TermSpec, window_seconds: int, source: str) -> None:
-    """Record what the run counts; a rerun of the same run id starts its counts afresh."""
+@dataclass(frozen=True)
+class RunInfo:
+    """What a run counts, and which producer attempt is current (older attempts' messages are ignored)."""
+
+    spec: TermSpec
+    window_seconds: int
+    attempt: str
+
+
+def register_run(conn, run_id: str, spec: TermSpec, window_seconds: int, source: str) -> str:
+    """Record what the run counts; a rerun of the same run id starts afresh. Returns the new attempt id."""
+    attempt = uuid.uuid4().hex
     with conn.cursor() as cur:
         cur.execute(f"DELETE FROM {COUNTS} WHERE run_id = %s", (run_id,))
         cur.execute(f"DELETE FROM {TWEETS} WHERE run_id = %s", (run_id,))
         cur.execute(f"DELETE FROM {ENDS} WHERE run_id = %s", (run_id,))
         cur.execute(
-            f"""INSERT INTO {RUNS} (run_id, terms, plurals, english_only, window_seconds, source)
-                VALUES (%s, %s, %s, %s, %s, %s)
+            f"""INSERT INTO {RUNS} (run_id, terms, plurals, english_only, window_seconds, source, attempt)
+                VALUES (%s, %s, %s, %s, %s, %s, %s)
                 ON CONFLICT (run_id) DO UPDATE SET terms = EXCLUDED.terms, plurals = EXCLUDED.plurals,
                   english_only = EXCLUDED.english_only, window_seconds = EXCLUDED.window_seconds,
-                  source = EXCLUDED.source, started_at = now(), published = NULL, produced_at = NULL""",
-            (run_id, list(spec.terms), spec.plurals, sorted(spec.english_only), window_seconds, source),
+                  source = EXCLUDED.source, attempt = EXCLUDED.attempt, started_at = now(),
+                  published = NULL, produced_at = NULL""",
+            (
+                run_id,
+                list(spec.terms),
+                spec.plurals,
+                sorted(spec.english_only),
+                window_seconds,
+                source,
+                attempt,
+            ),
         )
     conn.commit()
+    return attempt
 
 
 def finish_run(conn, run_id: str, published: int) -> None:
@@ -125,17 +150,18 @@ def finish_run(conn, run_id: str, published: int) -> None:
     conn.commit()
 
 
-def run_spec(conn, run_id: str) -> tuple[TermSpec, int] | None:
-    """The run's TermSpec and window seconds, or None for an unknown run."""
+def run_infos(conn, run_ids: Iterable[str]) -> dict[str, RunInfo]:
+    """The registered runs among ``run_ids``."""
     with conn.cursor() as cur:
         cur.execute(
-            f"SELECT terms, plurals, english_only, window_seconds FROM {RUNS} WHERE run_id = %s", (run_id,)
+            f"""SELECT run_id, terms, plurals, english_only, window_seconds, attempt
+                FROM {RUNS} WHERE run_id = ANY(%s)""",
+            (list(run_ids),),
         )
-        row = cur.fetchone()
-    if row is None:
-        return None
-    terms, plurals, english_only, window = row
-    return TermSpec(tuple(terms), plurals, frozenset(english_only)), window
+        return {
+            run_id: RunInfo(TermSpec(tuple(terms), plurals, frozenset(english)), window, attempt)
+            for run_id, terms, plurals, english, window, attempt in cur.fetchall()
+        }
 
 
 def run_totals(conn, run_id: str) -> dict[str, int]:

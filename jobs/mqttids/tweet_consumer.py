@@ -84,20 +84,18 @@ class BatchWriter:
 
     def __init__(self, conn, topic: str, consumer: str) -> None:
         self.conn, self.topic, self.consumer = conn, topic, consumer
-        self._runs: dict[str, tuple[TermCounter, int] | None] = {}
+        self._counters: dict[tuple[str, str], TermCounter] = {}
 
-    def _run(self, run_id: str) -> tuple[TermCounter, int] | None:
-        if run_id not in self._runs:
-            found = stream_tables.run_spec(self.conn, run_id)
-            self._runs[run_id] = (TermCounter(found[0]), found[1]) if found else None
-        return self._runs[run_id]
+    @staticmethod
+    def _current(message: dict, runs: dict[str, stream_tables.RunInfo]) -> stream_tables.RunInfo | None:
+        """The message's run, unless the message is from an unknown run or an earlier attempt of it."""
+        run = runs.get(message["run_id"])
+        return run if run is not None and run.attempt == message["attempt"] else None
 
-    def _tweet_row(self, message: dict, partition: int, offset: int) -> tuple | None:
-        run = self._run(message["run_id"])
-        if run is None:
-            log.warning("skipping tweet %s of unknown run %s", message.get("id"), message["run_id"])
-            return None
-        counter, window = run
+    def _tweet_row(self, message: dict, run: stream_tables.RunInfo, partition: int, offset: int) -> tuple:
+        key = (message["run_id"], run.attempt)
+        if key not in self._counters:
+            self._counters[key] = TermCounter(run.spec)
         created = _parse_time(message.get("created_at"), message["published_at"])
         return (
             message["run_id"],
@@ -107,8 +105,8 @@ class BatchWriter:
             message.get("author_id"),
             message.get("lang"),
             message.get("matching_rules", []),
-            Json(counter.count(message["text"], message.get("lang"))),
-            _window_start(created, window),
+            Json(self._counters[key].count(message["text"], message.get("lang"))),
+            _window_start(created, run.window_seconds),
             partition,
             offset,
             datetime.fromtimestamp(message["published_at"], UTC),
@@ -117,16 +115,26 @@ class BatchWriter:
     def store(self, records: dict, result: ConsumeResult) -> None:
         tweets: dict[tuple[str, str], tuple] = {}
         ends, offsets = [], {}
-        for tp, batch in records.items():
-            for record in batch:
-                message = json.loads(record.value)
-                result.messages += 1
-                result.runs.add(message["run_id"])
-                if message["type"] == "end":
-                    ends.append((message["run_id"], self.topic, tp.partition, message["partitions"]))
-                elif (row := self._tweet_row(message, tp.partition, record.offset)) is not None:
-                    tweets.setdefault((row[0], row[1]), row)
-                offsets[tp.partition] = record.offset + 1
+        decoded = [
+            (tp, record, json.loads(record.value)) for tp, batch in records.items() for record in batch
+        ]
+        runs = stream_tables.run_infos(self.conn, {message["run_id"] for _, _, message in decoded})
+        skipped = 0
+        for tp, record, message in decoded:
+            result.messages += 1
+            offsets[tp.partition] = record.offset + 1
+            run = self._current(message, runs)
+            if run is None:
+                skipped += 1
+                continue
+            result.runs.add(message["run_id"])
+            if message["type"] == "end":
+                ends.append((message["run_id"], self.topic, tp.partition, message["partitions"]))
+            else:
+                row = self._tweet_row(message, run, tp.partition, record.offset)
+                tweets.setdefault((row[0], row[1]), row)
+        if skipped:
+            log.warning("skipped %d messages of unknown runs or of an earlier attempt of a run", skipped)
         with self.conn.cursor() as cur:
             if tweets:
                 inserted = execute_values(

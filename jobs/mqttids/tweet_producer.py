@@ -116,11 +116,13 @@ def sync_rules(client: tweepy.StreamingClient, spec: TermSpec) -> RuleSync:
 class TweetPublisher(tweepy.StreamingClient):
     """A StreamingClient whose callbacks publish to Kafka and hand reconnect decisions to :func:`stream`."""
 
-    def __init__(self, bearer_token: str, *, api_url: str, run_id: str, topic: str, kafka, **kwargs) -> None:
+    def __init__(
+        self, bearer_token: str, *, api_url: str, run_id: str, attempt: str, topic: str, kafka, **kwargs
+    ) -> None:
         super().__init__(bearer_token, **kwargs)
         if api_url.rstrip("/") != X_API:
             self.session.mount(X_API + "/", ApiHostAdapter(api_url))
-        self.run_id, self.topic, self.kafka = run_id, topic, kafka
+        self.run_id, self.attempt, self.topic, self.kafka = run_id, attempt, topic, kafka
         self.published = 0
         self.connections = 0
         self.event: tuple[str, int] = ("", 0)  # why the last connection ended
@@ -143,6 +145,7 @@ class TweetPublisher(tweepy.StreamingClient):
         message = {
             "type": "tweet",
             "run_id": self.run_id,
+            "attempt": self.attempt,
             "id": tweet["id"],
             "text": tweet["text"],
             "created_at": tweet.get("created_at"),
@@ -230,11 +233,17 @@ def stream(client: TweetPublisher, *, duration: float, backoff: Backoff, replay_
         time.sleep(wait)
 
 
-def send_end_markers(kafka, topic: str, run_id: str, published: int) -> int:
+def send_end_markers(kafka, topic: str, run_id: str, attempt: str, published: int) -> int:
     """One end-of-run marker per partition: the consumer knows the run is complete when it has read all."""
     partitions = sorted(kafka.partitions_for(topic))
     for partition in partitions:
-        marker = {"type": "end", "run_id": run_id, "published": published, "partitions": len(partitions)}
+        marker = {
+            "type": "end",
+            "run_id": run_id,
+            "attempt": attempt,
+            "published": published,
+            "partitions": len(partitions),
+        }
         kafka.send(topic, key=b"end", value=broker.encode(marker), partition=partition)
     return len(partitions)
 
@@ -242,6 +251,7 @@ def send_end_markers(kafka, topic: str, run_id: str, published: int) -> int:
 def produce(
     *,
     run_id: str,
+    attempt: str,
     spec: TermSpec,
     bootstrap: str,
     topic: str,
@@ -274,12 +284,14 @@ def produce(
         kafka.close(timeout=5)
         raise ProducerFailed("no X bearer token: set the x_api connection's password or X_BEARER_TOKEN")
     replay_url = api_url if source == "replay" else None
-    client = TweetPublisher(token, api_url=api_url or X_API, run_id=run_id, topic=topic, kafka=kafka)
+    client = TweetPublisher(
+        token, api_url=api_url or X_API, run_id=run_id, attempt=attempt, topic=topic, kafka=kafka
+    )
     try:
         rules = sync_rules(client, spec)
         started = time.monotonic()
         reason = stream(client, duration=duration, backoff=backoff or Backoff(), replay_url=replay_url)
-        send_end_markers(kafka, topic, run_id, client.published)
+        send_end_markers(kafka, topic, run_id, attempt, client.published)
         kafka.flush(timeout=60)
         if client.send_error is not None:
             raise ProducerFailed(f"publishing to Kafka failed: {client.send_error}")
