@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from kafka import TopicPartition
@@ -65,7 +65,6 @@ class ConsumerIncomplete(RuntimeError):
 class ConsumeResult:
     messages: int = 0
     new_tweets: int = 0
-    runs: set[str] = field(default_factory=set)
 
 
 def _window_start(created_at: datetime, seconds: int) -> datetime:
@@ -127,7 +126,6 @@ class BatchWriter:
             if run is None:
                 skipped += 1
                 continue
-            result.runs.add(message["run_id"])
             if message["type"] == "end":
                 ends.append((message["run_id"], self.topic, tp.partition, message["partitions"]))
             else:
@@ -175,7 +173,8 @@ def run_complete(conn, run_id: str, topic: str) -> tuple[int, int | None]:
     return read, total
 
 
-def _assign(kafka, conn, consumer: str, topic: str) -> list[TopicPartition]:
+def _assign(kafka, conn, consumer: str, topic: str) -> None:
+    """Read every partition of the topic, each from its stored offset (or from the beginning)."""
     partitions = None
     deadline = time.monotonic() + 30
     while not partitions:
@@ -193,7 +192,6 @@ def _assign(kafka, conn, consumer: str, topic: str) -> list[TopicPartition]:
         else:
             kafka.seek_to_beginning(tp)
     log.info("reading %s partitions %s from offsets %s", topic, sorted(partitions), stored or "the beginning")
-    return tps
 
 
 def consume(
