@@ -8,6 +8,7 @@ so offsets and messages never leak between tests.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -322,3 +324,89 @@ def test_dag_fails_fast_when_the_broker_is_down(tmp_path, replay_file, db_url, t
     assert result.returncode != 0
     assert f"cannot reach Kafka at {down}" in output
     assert "the producer ended (failed) without starting run" in output
+
+
+class FlakyProxy:
+    """A TCP proxy in front of the broker that can drop every connection and refuse new ones for a while."""
+
+    def __init__(self, target: int) -> None:
+        self.target, self.port = target, _closed_port()
+        self.conns: list[socket.socket] = []
+        self.listener: socket.socket | None = None
+        self._listen()
+
+    def _listen(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                s.close()
+
+    def blip(self, seconds: float) -> None:
+        self.listener.close()
+        for conn in self.conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        self.conns = []
+        time.sleep(seconds)
+        self._listen()
+
+
+@pytest.fixture()
+def flaky_broker(tmp_path):
+    """A tansu broker reachable only through a FlakyProxy (it advertises the proxy's address)."""
+    from mqttids.embedded_kafka import tansu_binary
+
+    port = _closed_port()
+    proxy = FlakyProxy(port)
+    broker = subprocess.Popen(
+        [
+            tansu_binary(),
+            "broker",
+            "--listener-url",
+            f"tcp://127.0.0.1:{port}",
+            "--advertised-listener-url",
+            f"tcp://127.0.0.1:{proxy.port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(0.5)
+    yield proxy
+    broker.terminate()
+    broker.wait()
+
+
+def test_broker_blip_mid_stream_loses_nothing(flaky_broker, replay_file, db_url, db_conn, topic):
+    path, tweets = replay_file
+    common = ["--run-id", "blip", "--bootstrap", f"127.0.0.1:{flaky_broker.port}", "--topic", topic]
+    producer = start(
+        "produce", *common, "--replay-file", str(path), "--rate", "60", "--duration", "60", db_url=db_url
+    )
+    time.sleep(2.5)  # a third of the way through the file
+    flaky_broker.blip(2.0)
+    output = producer.communicate(timeout=90)[0]
+    assert producer.returncode == 0, output[-3000:]
+    assert "Connection lost" in output  # the blip did reach the producer
+    consumed = cli("consume", *common, "--duration", "60", db_url=db_url)
+    assert consumed.returncode == 0, consumed.stderr[-3000:]
+    assert stored(db_conn, "blip") == expected_counts(tweets)
