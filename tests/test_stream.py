@@ -392,7 +392,7 @@ def flaky_broker(tmp_path):
     )
     time.sleep(0.5)
     yield proxy
-    broker.terminate()
+    broker.kill()  # in-memory and throwaway; SIGTERM waits for its clients
     broker.wait()
 
 
