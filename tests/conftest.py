@@ -104,3 +104,14 @@ def real_rows() -> tuple[Path, Path]:
     if not REAL_TRAIN.exists():
         pytest.skip(f"genuine rows not found at {REAL_TRAIN}")
     return REAL_TRAIN, REAL_TEST
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory) -> Iterator[str]:
+    """A real Kafka-protocol broker (the embedded tansu) of its own, for the whole test session."""
+    from mqttids import embedded_kafka
+
+    state = tmp_path_factory.mktemp("kafka")
+    bootstrap = embedded_kafka.ensure_running(state)
+    yield bootstrap
+    embedded_kafka.stop(state)

@@ -132,6 +132,45 @@ DB_SECRET = Setting(
     "read by jobs when MQTTIDS_DB_URL is empty (Dataproc).",
 )
 
+KAFKA_BOOTSTRAP_SERVERS = Setting(
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "",
+    "Kafka brokers (host:port,...) of the tweet stream. Empty: the embedded tansu broker.",
+)
+STREAM_TOPIC = Setting("MQTTIDS_STREAM_TOPIC", "mqtt_tweets", "Kafka topic the tweet stream goes through.")
+STREAM_PARTITIONS = Setting(
+    "MQTTIDS_STREAM_PARTITIONS", "3", "Partitions of the stream topic when the platform creates it."
+)
+STREAM_TERMS = Setting(
+    "MQTTIDS_STREAM_TERMS",
+    "slowite,bruteforce,flood,malformed,dos,legitimate",
+    "Default terms of mqtt_tweet_stream (comma-separated; the terms param overrides it per run).",
+)
+STREAM_ENGLISH_ONLY = Setting(
+    "MQTTIDS_STREAM_ENGLISH_ONLY",
+    "dos",
+    "Terms that are other words in other languages: matched with lang:en and counted in English only.",
+)
+STREAM_SCHEDULE = Setting(
+    "MQTTIDS_STREAM_SCHEDULE", "@hourly", "Schedule of mqtt_tweet_stream (cron, preset or 'none')."
+)
+STREAM_GRACE = Setting(
+    "MQTTIDS_STREAM_GRACE",
+    "60",
+    "Seconds the consumer may run past the duration to drain the producer's last tweets.",
+)
+REPLAY_RATE = Setting(
+    "MQTTIDS_REPLAY_RATE", "50", "Replay server pace in file lines per second (0: as fast as possible)."
+)
+X_BEARER_TOKEN = Setting(
+    "X_BEARER_TOKEN", "", "X API bearer token for source x_api when the x_api connection has none."
+)
+X_API_URL = Setting(
+    "MQTTIDS_X_API_URL",
+    "",
+    "Base URL that replaces https://api.twitter.com (e.g. a replay server). Empty: the real X API.",
+)
+
 ALL_SETTINGS: tuple[Setting, ...] = (
     DB_URL,
     STATE_DIR,
@@ -153,4 +192,14 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     CLOUDSQL_INSTANCE,
     GCS_PREFIX,
     DB_SECRET,
+    KAFKA_BOOTSTRAP_SERVERS,
+    STREAM_TOPIC,
+    STREAM_PARTITIONS,
+    STREAM_TERMS,
+    STREAM_ENGLISH_ONLY,
+    STREAM_SCHEDULE,
+    STREAM_GRACE,
+    REPLAY_RATE,
+    X_BEARER_TOKEN,
+    X_API_URL,
 )
