@@ -35,7 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     spark = session(f"mqttids-train-{args.model}")
     try:
         record = spark_models.train(
-            spark, args.model, folder, args.grid, args.grid_file, args.tune_rows, args.folds
+            spark,
+            args.model,
+            folder,
+            args.grid,
+            args.grid_file,
+            args.tune_rows,
+            args.folds,
+            args.class_weight,
         )
     except (ValueError, OSError) as err:
         print(f"train_spark failed: {err}", file=sys.stderr)

@@ -27,12 +27,6 @@ def main(argv: list[str] | None = None) -> int:
         help=f"comma-separated networks to train (default: {','.join(tf_models.MODELS)})",
     )
     cli.add_tuning(p, example='{"dnn_wide": {"width": [128]}}')
-    p.add_argument(
-        "--class-weight",
-        default="sqrt",
-        choices=tf_models.WEIGHTINGS,
-        help="loss weights against class imbalance (default: sqrt of balanced)",
-    )
     args = p.parse_args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not models or set(models) - set(tf_models.MODELS):

@@ -224,7 +224,13 @@ def test_reevaluating_a_run_replaces_its_rows(evaluated, db_url, folder, db_conn
 
 def test_record_names_the_chosen_params_and_cv_score(trained):
     rf = trained["rf"]
-    assert rf.params == {"numTrees": 10, "maxDepth": 8, "maxBins": 64}
+    assert {k: rf.params[k] for k in ("numTrees", "maxDepth", "maxBins")} == {
+        "numTrees": 10,
+        "maxDepth": 8,
+        "maxBins": 64,
+    }
+    assert rf.params["featureSubsetStrategy"] in ("onethird", "0.5")
+    assert rf.params["class_weight"] == "sqrt"
     assert 0 < rf.cv_score <= 1 and rf.cv_folds == 3
     lr = trained["lr"]
     assert lr.params["regParam"] in (0.0, 0.01)

@@ -6,7 +6,7 @@ import argparse
 import logging
 from datetime import date
 
-from mqttids import config, grids
+from mqttids import config, grids, tuning
 from mqttids.analytics import BatchRange
 
 
@@ -61,6 +61,12 @@ def add_tuning(p: argparse.ArgumentParser, example: str) -> None:
         help="tune on a stratified sample of about this many rows; 0: all (default: MQTTIDS_TUNE_ROWS)",
     )
     p.add_argument("--folds", type=_folds, default=3, help="cross-validation folds, at least 3 (default: 3)")
+    p.add_argument(
+        "--class-weight",
+        default="sqrt",
+        choices=list(tuning.WEIGHTINGS),
+        help="loss weights against class imbalance: a power of the balanced weights (default: sqrt)",
+    )
 
 
 def batches(p: argparse.ArgumentParser, args: argparse.Namespace) -> BatchRange:

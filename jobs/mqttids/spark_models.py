@@ -21,24 +21,32 @@ from pyspark.ml.classification import (
 )
 from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from mqttids import grids
 from mqttids.artifacts import RunFolder
 from mqttids.metrics import MacroF1Evaluator
-from mqttids.tuning import FOLDS, Stopwatch, TrainingRecord, stratified_sample
+from mqttids.tuning import FOLDS, WEIGHTINGS, Stopwatch, TrainingRecord, stratified_sample
 
 log = logging.getLogger(__name__)
 
 MODELS = grids.SPARK_MODELS
 SEED = 7
+FIT_WEIGHT = "fit_weight"
+
+
+def with_fit_weight(train: DataFrame, weighting: str) -> DataFrame:
+    """Each row's loss weight: its class's balanced weight to the power the weighting names."""
+    return train.withColumn(FIT_WEIGHT, F.pow(F.col("weight"), F.lit(WEIGHTINGS[weighting])))
 
 
 def estimator(name: str):
     """The untuned estimator: LR reads the standardised vector, trees the raw one."""
+    common = {"labelCol": "label", "weightCol": FIT_WEIGHT}
     if name == "lr":
-        return LogisticRegression(featuresCol="features_scaled", labelCol="label", family="multinomial")
+        return LogisticRegression(featuresCol="features_scaled", family="multinomial", **common)
     if name == "rf":
-        return RandomForestClassifier(featuresCol="features", labelCol="label", seed=SEED)
+        return RandomForestClassifier(featuresCol="features", seed=SEED, **common)
     raise ValueError(f"unknown Spark model {name!r}: choose from {', '.join(MODELS)}")
 
 
@@ -65,12 +73,16 @@ def train(
     grid_file: str | None = None,
     tune_rows: int = 50_000,
     folds: int = FOLDS,
+    weighting: str = "sqrt",
 ) -> TrainingRecord:
     """Tune ``name`` by k-fold CV, fit it on all train rows, save it and its test predictions."""
     est = estimator(name)
     model_grid = grids.grid(name, size, grid_file)
     maps = _param_maps(est, model_grid)
-    train_df = spark.read.parquet(folder.features("train"))
+    train_df = with_fit_weight(spark.read.parquet(folder.features("train")), weighting)
+    log.info(
+        "%s: class weighting %s (balanced weights to the power %s)", name, weighting, WEIGHTINGS[weighting]
+    )
     sample = stratified_sample(train_df, tune_rows, seed=SEED).cache()
     tune_count = sample.count()
     log.info("%s: %d candidates x %d folds on %s rows", name, len(maps), folds, f"{tune_count:,}")
@@ -101,7 +113,7 @@ def train(
     record = TrainingRecord(
         model=name,
         kind="spark",
-        params=params,
+        params={**params, "class_weight": weighting},
         grid=model_grid,
         cv_metric="macro_f1",
         cv_score=float(cv.avgMetrics[best]),

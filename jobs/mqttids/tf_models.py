@@ -7,10 +7,8 @@ the whole train split *streamed* from Parquet through ``tf.data`` (never
 collected in memory), for the number of epochs early stopping found best.
 
 Class imbalance: MQTTset's flood class is 0.2% of the rows. Losses are
-weighted by the square root of the balanced class weights: plain balanced
-weights buy flood recall with so many legitimate rows called attacks that
-macro F1 drops (measured with the Spark models on the reduced sample), and
-no weights at all lets the network ignore the small classes.
+weighted by the square root of the balanced class weights, as for the Spark
+models (see :data:`mqttids.tuning.WEIGHTINGS` for why).
 
 The saved ``.keras`` file is loaded back and must give the same predictions
 as the model in memory (the seed's save/load check), before its test
@@ -36,7 +34,7 @@ from mqttids import grids
 from mqttids.artifacts import RunFolder, download, local_path, read_json, upload, write_bytes
 from mqttids.metrics import scores
 from mqttids.schema import LABELS
-from mqttids.tuning import FOLDS, MIN_CLASS_ROWS, Stopwatch, TrainingRecord
+from mqttids.tuning import FOLDS, MIN_CLASS_ROWS, WEIGHTINGS, Stopwatch, TrainingRecord
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +44,6 @@ BATCH = 256
 MAX_EPOCHS = 30
 PATIENCE = 3
 MIN_FULL_EPOCHS = 3
-WEIGHTINGS = ("sqrt", "balanced", "none")
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -93,7 +90,7 @@ def class_weight(meta: dict[str, Any], weighting: str) -> dict[int, float] | Non
     """Keras class_weight from the features step's balanced weights."""
     if weighting == "none":
         return None
-    power = 0.5 if weighting == "sqrt" else 1.0
+    power = WEIGHTINGS[weighting]
     return {LABELS.index(k): float(w) ** power for k, w in meta["class_weights"].items()}
 
 
