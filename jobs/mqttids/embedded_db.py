@@ -11,7 +11,6 @@ Run ``python -m mqttids.embedded_db start|stop|url`` to manage it by hand.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import subprocess
@@ -20,7 +19,7 @@ import time
 import warnings
 from pathlib import Path
 
-from mqttids import config
+from mqttids import config, service_cli
 
 log = logging.getLogger(__name__)
 
@@ -188,22 +187,13 @@ def stop() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m mqttids.embedded_db",
-        description="Manage the embedded PostgreSQL server (data dir under MQTTIDS_STATE_DIR).",
+    return service_cli.main(
+        "python -m mqttids.embedded_db",
+        "Manage the embedded PostgreSQL server (data dir under MQTTIDS_STATE_DIR).",
+        ensure_running,
+        stop,
+        argv,
     )
-    parser.add_argument(
-        "action",
-        choices=["start", "stop", "url"],
-        help="start (idempotent, prints the URL), stop, or url (start if needed)",
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    if args.action == "stop":
-        stop()
-    else:
-        print(ensure_running())
-    return 0
 
 
 if __name__ == "__main__":

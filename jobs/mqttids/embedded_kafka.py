@@ -13,7 +13,6 @@ Run ``python -m mqttids.embedded_kafka start|stop|url`` to manage it by hand.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib.resources
 import logging
@@ -25,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from mqttids import config
+from mqttids import config, service_cli
 
 log = logging.getLogger(__name__)
 
@@ -156,22 +155,13 @@ def stop(directory: Path | None = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m mqttids.embedded_kafka",
-        description="Manage the embedded Kafka broker (tansu, in-memory; state under MQTTIDS_STATE_DIR).",
+    return service_cli.main(
+        "python -m mqttids.embedded_kafka",
+        "Manage the embedded Kafka broker (tansu, in-memory; state under MQTTIDS_STATE_DIR).",
+        ensure_running,
+        stop,
+        argv,
     )
-    parser.add_argument(
-        "action",
-        choices=["start", "stop", "url"],
-        help="start (idempotent, prints host:port), stop, or url (start if needed)",
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    if args.action == "stop":
-        stop()
-    else:
-        print(ensure_running())
-    return 0
 
 
 if __name__ == "__main__":

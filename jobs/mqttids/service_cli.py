@@ -1,0 +1,27 @@
+"""The start/stop/url command line shared by the embedded services (PostgreSQL, Kafka)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+
+
+def main(
+    prog: str, description: str, ensure_running: Callable[[], str], stop: Callable[[], None], argv=None
+) -> int:
+    """``start`` (idempotent, prints the address), ``stop``, or ``url`` (start if needed)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument(
+        "action",
+        choices=["start", "stop", "url"],
+        help="start (idempotent, prints the address), stop, or url (start if needed)",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if args.action == "stop":
+        stop()
+    else:
+        print(ensure_running())
+    return 0
