@@ -298,6 +298,20 @@ def test_rescoring_a_saved_model_reproduces_its_registered_score(evaluated, db_u
     assert evaluation.rescore_champion(db_url, meta, folder, holder) == pytest.approx(registered, abs=0.01)
 
 
+def test_champion_that_cannot_be_rescored_is_kept(db_conn):
+    champion.ensure_tables(db_conn)
+    slot = "test_rescore_fails"
+    _decide(db_conn, slot, "run_a", 0.60, fingerprint="old")
+
+    def rescore(holder):
+        raise FileNotFoundError("gs://bucket/runs/run_a/models/rf")
+
+    decision = _decide(db_conn, slot, "run_b", 0.99, fingerprint="new", rescore=rescore)
+    assert not decision.promoted and "could not be re-scored" in decision.reason
+    with db_conn.cursor() as cur:
+        assert champion.current(cur, slot).run_id == "run_a"
+
+
 def test_evaluate_registers_a_champion(evaluated, db_conn):
     results, decision = evaluated
     best = max(results, key=lambda r: r.test.macro_f1)

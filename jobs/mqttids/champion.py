@@ -24,6 +24,7 @@ DECISIONS = f"{SCHEMA}.champion_decisions"
 SLOT = "mqtt_ids"  # one champion for the whole platform
 
 DDL = f"""
+CREATE SCHEMA IF NOT EXISTS {SCHEMA};
 CREATE TABLE IF NOT EXISTS {CHAMPION} (
   slot text PRIMARY KEY,
   run_id text NOT NULL,
@@ -110,7 +111,8 @@ def challenge(
     """Decide and store the decision, under a lock so two runs never promote at once.
 
     ``rescore`` gives the champion's macro F1 on the challenger's test rows; it is
-    called only when the champion was scored on different rows.
+    called only when the champion was scored on different rows. If it fails (say the
+    champion's files were deleted), the champion is kept: no comparison, no promotion.
     """
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(hashtext('mqttids.champion'))")
@@ -119,10 +121,19 @@ def challenge(
             log.info(
                 "champion %s/%s was scored on other test rows: re-scoring it", champion.run_id, champion.model
             )
-            champion = Contender(
-                champion.run_id, champion.model, rescore(champion), challenger.test_fingerprint
-            )
-        decision = decide(challenger, champion)
+            try:
+                champion = Contender(
+                    champion.run_id, champion.model, rescore(champion), challenger.test_fingerprint
+                )
+            except Exception as err:  # noqa: BLE001 - any failure means "cannot compare"
+                log.exception("re-scoring champion %s/%s failed", champion.run_id, champion.model)
+                decision = Decision(
+                    False, f"champion could not be re-scored on this test data ({err}); kept", champion
+                )
+            else:
+                decision = decide(challenger, champion)
+        else:
+            decision = decide(challenger, champion)
         if decision.promoted:
             cur.execute(
                 f"""INSERT INTO {CHAMPION} (slot, run_id, model, macro_f1, test_fingerprint, reason)
