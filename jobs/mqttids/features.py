@@ -238,7 +238,7 @@ def build(spark: SparkSession, packets: DataFrame, run_id: str, folder: RunFolde
         train_rows=train.count(),
         test_rows=written_test.count(),
         unseen_test_rows=written_test.where("unseen").count(),
-        test_fingerprint=fingerprint(test.drop("label")),
+        test_fingerprint=fingerprint(test),
         feature_size=first["features"].size if first else 0,
         pipeline_uri=folder.pipeline,
     )

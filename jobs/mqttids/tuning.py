@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
 from mqttids.artifacts import RunFolder, write_json
 
@@ -77,7 +76,3 @@ class Stopwatch:
 
     def seconds(self) -> float:
         return round(time.monotonic() - self.started, 3)
-
-
-def label_counts(df: DataFrame) -> dict[int, int]:
-    return {int(r["label"]): r["n"] for r in df.groupBy("label").agg(F.count(F.lit(1)).alias("n")).collect()}
