@@ -44,7 +44,7 @@ with DAG(
     dag_id="mqtt_pipeline",
     description="MQTTset ingest, quality gate, analytics and learning",
     doc_md=DOC,
-    schedule=None if config.SCHEDULE.get().lower() == "none" else config.SCHEDULE.get(),
+    schedule=config.SCHEDULE.schedule(),
     start_date=datetime(2020, 6, 1),
     catchup=False,
     max_active_runs=1,

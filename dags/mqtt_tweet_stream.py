@@ -37,7 +37,7 @@ with DAG(
     dag_id="mqtt_tweet_stream",
     description="X keyword stream -> Kafka -> per-term counts -> bar chart",
     doc_md=DOC,
-    schedule=None if config.STREAM_SCHEDULE.get().lower() == "none" else config.STREAM_SCHEDULE.get(),
+    schedule=config.STREAM_SCHEDULE.schedule(),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,  # one stream connection per X app

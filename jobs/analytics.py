@@ -18,7 +18,7 @@ import logging
 import sys
 from datetime import date
 
-from mqttids import analytics, db
+from mqttids import analytics, cli, db
 from mqttids.spark import session
 
 log = logging.getLogger("analytics")
@@ -83,7 +83,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the analytics and print the summary; 1 with a message when there is nothing to do."""
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cli.setup_logging()
     try:
         url = db.resolve_url(args.db_url)
         analytics.check_input(url, args.batches)  # fail before paying for a JVM

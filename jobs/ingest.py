@@ -19,7 +19,7 @@ import logging
 import sys
 from datetime import UTC, date, datetime
 
-from mqttids import db, loading, sources
+from mqttids import cli, db, loading, sources
 from mqttids.spark import session
 
 
@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cli.setup_logging()
     batch_date = args.batch_date or datetime.now(UTC).date()
     url = db.resolve_url(args.db_url)
     spark = session("mqttids-ingest")

@@ -11,6 +11,7 @@ from mqttids.analytics import BatchRange
 
 
 def setup_logging() -> None:
+    """The log format every job prints: time, level, logger, message."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 

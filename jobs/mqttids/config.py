@@ -25,6 +25,11 @@ class Setting:
     def get(self) -> str:
         return os.environ.get(self.name, "") or self.default
 
+    def schedule(self) -> str | None:
+        """The setting as a DAG ``schedule``: 'none' (any case) means manual runs only."""
+        value = self.get()
+        return None if value.lower() == "none" else value
+
 
 DB_URL = Setting(
     "MQTTIDS_DB_URL",
