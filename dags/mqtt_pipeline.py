@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Asset, Param, TriggerRule, task
 
-from mqttids import config
+from mqttids.runtime import config
 from mqttids_airflow import connections, inputs, learning
 from mqttids_airflow.spark_steps import add_cluster, placement_params, spark_job
 
@@ -98,7 +98,7 @@ with DAG(
         """Fail the run, listing every failed check, if the batch is unfit for analytics."""
         from datetime import date
 
-        from mqttids.quality import check_batch
+        from mqttids.ingest.quality import check_batch
 
         with connections.warehouse_hook().get_conn() as conn:
             report = check_batch(conn, date.fromisoformat(ds), float(params["max_reject_ratio"]))

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Asset, Param, task
 
-from mqttids import config
+from mqttids.runtime import config
 from mqttids_airflow import stream_steps
 
 COUNTS = Asset(name="mqtt_tweet_term_counts", uri="postgres://warehouse:5432/mqttids/mqtt/tweet_term_counts")

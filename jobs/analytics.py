@@ -18,8 +18,11 @@ import logging
 import sys
 from datetime import date
 
-from mqttids import analytics, cli, db
-from mqttids.spark import session
+from mqttids.analytics import cube
+from mqttids.runtime import cli, db
+from mqttids.runtime.spark import session
+from mqttids.warehouse import batches
+from mqttids.warehouse.batches import BatchRange
 
 log = logging.getLogger("analytics")
 
@@ -27,7 +30,7 @@ log = logging.getLogger("analytics")
 def _positive_int(text: str) -> int:
     """argparse type for --top-x: the library's check, reported as a usage error (exit 2)."""
     try:
-        return analytics.check_top_x(int(text))
+        return cube.check_top_x(int(text))
     except ValueError as err:
         raise argparse.ArgumentTypeError(f"{text!r}: must be a positive integer (1, 2, ...)") from err
 
@@ -71,9 +74,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--run-id must not be empty")
     try:
         args.batches = (
-            analytics.BatchRange.single(args.batch_date)
+            BatchRange.single(args.batch_date)
             if args.batch_date
-            else analytics.BatchRange(args.from_date, args.to_date)
+            else BatchRange(args.from_date, args.to_date)
         )
     except ValueError as err:
         parser.error(f"--from-date/--to-date: {err}")
@@ -86,18 +89,18 @@ def main(argv: list[str] | None = None) -> int:
     cli.setup_logging()
     try:
         url = db.resolve_url(args.db_url)
-        analytics.check_input(url, args.batches)  # fail before paying for a JVM
+        batches.check_input(url, args.batches)  # fail before paying for a JVM
         spark = session("mqttids-analytics", jdbc=True)
         try:
-            analytics.run(spark, url, args.run_id, args.top_x, args.batches)
+            cube.run(spark, url, args.run_id, args.top_x, args.batches)
         finally:
             spark.stop()
         conn = db.connect(url, application="mqttids-analytics")
         try:
-            print(analytics.summary(conn, args.run_id))
+            print(cube.summary(conn, args.run_id))
         finally:
             conn.close()
-    except (analytics.NoPackets, db.DatabaseUnreachable) as err:
+    except (batches.NoPackets, db.DatabaseUnreachable) as err:
         log.error("%s", err)
         print(f"analytics failed: {err}", file=sys.stderr)
         return 1

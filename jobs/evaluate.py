@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import sys
 
-from mqttids import cli, db, evaluation, grids, registry
-from mqttids.artifacts import RunFolder
+from mqttids.learning import evaluation, grids, registry
+from mqttids.learning.artifacts import RunFolder
+from mqttids.runtime import cli, db
 
 ALL_MODELS = grids.MODELS
 

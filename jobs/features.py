@@ -14,9 +14,11 @@ from __future__ import annotations
 import logging
 import sys
 
-from mqttids import analytics, cli, db, features
-from mqttids.artifacts import RunFolder
-from mqttids.spark import session
+from mqttids.learning import features
+from mqttids.learning.artifacts import RunFolder
+from mqttids.runtime import cli, db
+from mqttids.runtime.spark import session
+from mqttids.warehouse import batches
 
 log = logging.getLogger("features")
 
@@ -24,22 +26,22 @@ log = logging.getLogger("features")
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser("spark-submit jobs/features.py", __doc__)
     cli.add_run(p)
-    cli.add_batches(p)
+    batches.add_flags(p)
     cli.add_db(p)
     args = p.parse_args(argv)
-    batches = cli.batches(p, args)
+    batch_range = batches.from_flags(p, args)
     cli.setup_logging()
     try:
         folder = RunFolder.of(args.run_id, args.artifacts)
         url = db.resolve_url(args.db_url)
-        analytics.check_input(url, batches)
+        batches.check_input(url, batch_range)
         spark = session("mqttids-features", jdbc=True)
         try:
-            packets = features.read_packets(spark, url, batches)
-            summary = features.build(spark, packets, args.run_id, folder, batches)
+            packets = features.read_packets(spark, url, batch_range)
+            summary = features.build(spark, packets, args.run_id, folder, batch_range)
         finally:
             spark.stop()
-    except (analytics.NoPackets, db.DatabaseUnreachable, ValueError) as err:
+    except (batches.NoPackets, db.DatabaseUnreachable, ValueError) as err:
         print(f"features failed: {err}", file=sys.stderr)
         return 1
     dropped = [d.column for d in summary.columns if d.action == "dropped"]

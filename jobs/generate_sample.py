@@ -1,7 +1,7 @@
 """Generate a realistic MQTTset sample, lay it out as daily landing batches, or calibrate one.
 
 The platform must run without the Kaggle download, so this writes CSVs with MQTTset's exact
-columns, formatting quirks and published statistics (see ``mqttids.sample`` for the model).
+columns, formatting quirks and published statistics (see ``mqttids.sample.generator`` for the model).
 Output depends only on the arguments: the same ``--seed`` gives byte-identical files.
 """
 
@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from mqttids import sample
-from mqttids.published import AUGMENTED_ROWS, REDUCED_ROWS
+from mqttids.sample import generator
+from mqttids.sample.published import AUGMENTED_ROWS, REDUCED_ROWS
 
 DEFAULT_START = dt.date(2020, 6, 1)
 
@@ -25,9 +25,9 @@ shapes:
 {sum(REDUCED_ROWS["test"].values()):,} test rows with the published per-class counts
   augmented  {sum(AUGMENTED_ROWS["train"].values()):,} / \
 {sum(AUGMENTED_ROWS["test"].values()):,} rows (legitimate half, each attack a tenth),
-             streamed to disk in blocks of {sample.BLOCK_ROWS:,} rows
+             streamed to disk in blocks of {generator.BLOCK_ROWS:,} rows
   --rows N   N rows in all, split 70/30 with the reduced class mix and at least
-             {sample.MIN_CLASS_ROWS} rows (or 2 per day) of every class in each file
+             {generator.MIN_CLASS_ROWS} rows (or 2 per day) of every class in each file
 
 examples:
   python jobs/generate_sample.py --out data/sample --shape reduced --seed 0
@@ -87,14 +87,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--days must be at least 1")
     if args.rows is not None:
         try:
-            args.size = sample.rows_shape(args.rows, sample.min_class_rows(args.days))
+            args.size = generator.rows_shape(args.rows, generator.min_class_rows(args.days))
         except ValueError as err:
             parser.error(f"--rows {args.rows}: {err}")
     elif args.shape is not None:
-        args.size = sample.reduced_shape() if args.shape == "reduced" else sample.augmented_shape()
+        args.size = generator.reduced_shape() if args.shape == "reduced" else generator.augmented_shape()
     if args.landing is not None:
         try:
-            sample.check_days(args.size, args.days)
+            generator.check_days(args.size, args.days)
         except ValueError as err:
             parser.error(f"--days {args.days}: {err}")
     return args
@@ -106,14 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     started = time.monotonic()
     if args.calibrate is not None:
-        stats = sample.calibration(sample.tally(args.calibrate))
-        sys.stdout.write(sample.calibration_markdown(stats))
+        stats = generator.calibration(generator.tally(args.calibrate))
+        sys.stdout.write(generator.calibration_markdown(stats))
         return 0
     if args.out is not None:
-        written = sample.write_pair(args.out, args.size, args.seed)
+        written = generator.write_pair(args.out, args.size, args.seed)
     else:
         days, start = args.days, args.start_date
-        written = sample.write_landing(args.landing, args.size, args.seed, days, start)
+        written = generator.write_landing(args.landing, args.size, args.seed, days, start)
     total = sum(written.values())
     elapsed = time.monotonic() - started
     logging.info(

@@ -19,8 +19,9 @@ import logging
 import sys
 from datetime import UTC, date, datetime
 
-from mqttids import cli, db, loading, sources
-from mqttids.spark import session
+from mqttids.ingest import loading, sources
+from mqttids.runtime import cli, db
+from mqttids.runtime.spark import session
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import sys
 
-from mqttids import cli, spark_models
-from mqttids.artifacts import RunFolder, exists
-from mqttids.spark import session
+from mqttids.learning import cli as learning_cli
+from mqttids.learning import spark_models
+from mqttids.learning.artifacts import RunFolder, exists
+from mqttids.runtime import cli
+from mqttids.runtime.spark import session
 
 
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser("spark-submit jobs/train_spark.py", __doc__)
     cli.add_run(p)
     p.add_argument("--model", required=True, choices=spark_models.MODELS, help="lr or rf")
-    cli.add_tuning(p, example='{"rf": {"maxDepth": [25]}}')
+    learning_cli.add_tuning(p, example='{"rf": {"maxDepth": [25]}}')
     args = p.parse_args(argv)
     cli.setup_logging()
     folder = RunFolder.of(args.run_id, args.artifacts)

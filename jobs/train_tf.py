@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import sys
 
-from mqttids import cli, tf_models
-from mqttids.artifacts import RunFolder, exists
+from mqttids.learning import cli as learning_cli
+from mqttids.learning import tf_models
+from mqttids.learning.artifacts import RunFolder, exists
+from mqttids.runtime import cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(tf_models.MODELS),
         help=f"comma-separated networks to train (default: {','.join(tf_models.MODELS)})",
     )
-    cli.add_tuning(p, example='{"dnn_wide": {"width": [128]}}')
+    learning_cli.add_tuning(p, example='{"dnn_wide": {"width": [128]}}')
     args = p.parse_args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not models or set(models) - set(tf_models.MODELS):

@@ -21,12 +21,13 @@ import os
 import sys
 from pathlib import Path
 
-from mqttids import broker, config, db, stream_tables
-from mqttids.terms import TermSpec, parse_terms
+from mqttids.runtime import broker, config, db
+from mqttids.stream import tables as stream_tables
+from mqttids.stream.terms import TermSpec, parse_terms
 
 log = logging.getLogger("tweet_stream")
 
-DEFAULT_REPLAY = Path(__file__).resolve().parent / "mqttids" / "sample_tweets.jsonl"
+DEFAULT_REPLAY = Path(__file__).resolve().parent / "mqttids" / "xapi" / "sample_tweets.jsonl"
 SOURCES = ("replay", "x_api")
 
 
@@ -110,7 +111,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run_produce(args: argparse.Namespace, url: str) -> None:
-    from mqttids import tweet_producer
+    from mqttids.stream import tweet_producer
 
     spec = TermSpec(args.terms, args.plurals, args.english_only & frozenset(args.terms))
     bootstrap = broker.resolve_bootstrap(args.bootstrap)
@@ -147,7 +148,7 @@ def run_produce(args: argparse.Namespace, url: str) -> None:
 
 
 def run_consume(args: argparse.Namespace, url: str) -> None:
-    from mqttids import tweet_consumer
+    from mqttids.stream import tweet_consumer
 
     conn = db.connect(url, application="mqttids-stream-consumer")
     try:
@@ -165,7 +166,7 @@ def run_consume(args: argparse.Namespace, url: str) -> None:
 
 
 def run_chart(args: argparse.Namespace, url: str) -> None:
-    from mqttids.stream_chart import format_totals, write_chart
+    from mqttids.stream.chart import format_totals, write_chart
 
     conn = db.connect(url, application="mqttids-stream-chart")
     try:
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
-    from mqttids import tweet_consumer, tweet_producer
+    from mqttids.stream import tweet_consumer, tweet_producer
 
     steps = {"produce": run_produce, "consume": run_consume, "chart": run_chart}
     try:

@@ -36,7 +36,7 @@ def _server_url() -> str:
     url = os.environ.get("MQTTIDS_TEST_DB_URL")
     if url:
         return url
-    from mqttids import embedded_db
+    from mqttids.runtime import embedded_db
 
     return embedded_db.ensure_running()
 
@@ -49,7 +49,7 @@ def _with_database(url: str, name: str) -> str:
 @pytest.fixture(scope="session")
 def db_url() -> Iterator[str]:
     """URL of a fresh database that lives for the whole test session."""
-    from mqttids import db
+    from mqttids.runtime import db
 
     server = _server_url()
     name = f"mqttids_test_{uuid.uuid4().hex[:8]}"
@@ -68,7 +68,7 @@ def db_url() -> Iterator[str]:
 @pytest.fixture()
 def db_conn(db_url):
     """An open psycopg2 connection to the test database."""
-    from mqttids import db
+    from mqttids.runtime import db
 
     conn = db.connect(db_url)
     yield conn
@@ -79,7 +79,7 @@ def db_conn(db_url):
 def spark():
     """One local Spark session for the whole test run (starting one takes seconds)."""
     os.environ.setdefault("MQTTIDS_SPARK_MASTER", "local[2]")
-    from mqttids.spark import session
+    from mqttids.runtime.spark import session
 
     spark = session("mqttids-tests", jdbc=True)
     spark.conf.set("spark.sql.shuffle.partitions", "4")
@@ -109,7 +109,7 @@ def real_rows() -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory) -> Iterator[str]:
     """A real Kafka-protocol broker (the embedded tansu) of its own, for the whole test session."""
-    from mqttids import embedded_kafka
+    from mqttids.runtime import embedded_kafka
 
     state = tmp_path_factory.mktemp("kafka")
     bootstrap = embedded_kafka.ensure_running(state)

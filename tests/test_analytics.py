@@ -18,9 +18,12 @@ import analytics as cli  # jobs/analytics.py, the CLI
 import pytest
 from pyspark.sql import DataFrame
 
-from mqttids import analytics, loading, published, sample, sources
-from mqttids.analytics import ALL, BatchRange, NoPackets, Output
+from mqttids.analytics import cube
+from mqttids.analytics.cube import ALL, Output
+from mqttids.ingest import loading, sources
+from mqttids.sample import generator, published
 from mqttids.schema import CSV_HEADER, canonical_hex
+from mqttids.warehouse.batches import BatchRange, NoPackets
 
 SMALL_DAYS = (date(1999, 1, 1), date(1999, 1, 2))
 TIES_DAY = date(1999, 2, 1)
@@ -31,7 +34,7 @@ SMALL_ROWS = 3000
 
 def load(spark, db_url: str, directory: Path, day: date) -> None:
     """Load ``directory``'s train70.csv / test30.csv as batch ``day``, as ingest does."""
-    inputs = [sources.resolve(spark, split, str(directory / name)) for split, name in sample.FILES.items()]
+    inputs = [sources.resolve(spark, split, str(directory / name)) for split, name in generator.FILES.items()]
     loading.load_batch(spark, inputs, db_url, day)
 
 
@@ -82,7 +85,7 @@ def expected(*directories: Path) -> Expected:
     """The statistics of the train70.csv / test30.csv pairs in ``directories`` together."""
     result = Expected()
     for directory in directories:
-        for split, name in sample.FILES.items():
+        for split, name in generator.FILES.items():
             with (directory / name).open(newline="") as f:
                 for row in csv.DictReader(f):
                     result.add(split, row)
@@ -103,15 +106,15 @@ def small(spark, db_url, tmp_path_factory) -> dict[date, Path]:
     dirs = {}
     for seed, day in enumerate(SMALL_DAYS, start=1):
         dirs[day] = tmp_path_factory.mktemp(f"small{seed}")
-        sample.write_pair(dirs[day], sample.rows_shape(SMALL_ROWS), seed)
+        generator.write_pair(dirs[day], generator.rows_shape(SMALL_ROWS), seed)
         load(spark, db_url, dirs[day], day)
     return dirs
 
 
 @pytest.fixture(scope="module")
-def small_run(spark, db_url, small) -> analytics.Results:
+def small_run(spark, db_url, small) -> cube.Results:
     """The first small batch analysed once with X = 3, for the tests that check the tables."""
-    return analytics.run(spark, db_url, "small", top_x=3, batches=BatchRange.single(SMALL_DAYS[0]))
+    return cube.run(spark, db_url, "small", top_x=3, batches=BatchRange.single(SMALL_DAYS[0]))
 
 
 # (split, target, tcp.flags as written, mqtt.hdrflags, rows): in train, 0x02 and 0x12 tie at
@@ -136,7 +139,7 @@ def ties(spark, db_url, real_rows, tmp_path_factory) -> Iterator[DataFrame]:
     with real_rows[0].open(newline="") as f:
         template = next(csv.DictReader(f))
     directory = tmp_path_factory.mktemp("ties")
-    for split, name in sample.FILES.items():
+    for split, name in generator.FILES.items():
         with (directory / name).open("w", newline="") as f:
             f.write(CSV_HEADER + "\n")
             writer = csv.DictWriter(f, fieldnames=list(template), lineterminator="\n")
@@ -145,18 +148,18 @@ def ties(spark, db_url, real_rows, tmp_path_factory) -> Iterator[DataFrame]:
                     row = template | {"target": target, "tcp.flags": flags, "mqtt.hdrflags": hdrflags}
                     writer.writerows([row] * n)
     load(spark, db_url, directory, TIES_DAY)
-    cells = analytics.cached_cube(spark, db_url, BatchRange.single(TIES_DAY))
+    cells = cube.cached_cube(spark, db_url, BatchRange.single(TIES_DAY))
     yield cells
     cells.unpersist()
 
 
 @pytest.fixture(scope="module")
-def reduced(spark, db_url, tmp_path_factory) -> analytics.Results:
+def reduced(spark, db_url, tmp_path_factory) -> cube.Results:
     """The generated reduced shape (331k rows), loaded and analysed once, with X = 4."""
     directory = tmp_path_factory.mktemp("reduced")
-    sample.write_pair(directory, sample.reduced_shape(), 0)
+    generator.write_pair(directory, generator.reduced_shape(), 0)
     load(spark, db_url, directory, REDUCED_DAY)
-    return analytics.run(spark, db_url, "reduced", top_x=4, batches=BatchRange.single(REDUCED_DAY))
+    return cube.run(spark, db_url, "reduced", top_x=4, batches=BatchRange.single(REDUCED_DAY))
 
 
 # ---------------------------------------------------------------------------------------
@@ -164,7 +167,7 @@ def reduced(spark, db_url, tmp_path_factory) -> analytics.Results:
 # ---------------------------------------------------------------------------------------
 def test_avg_mqtt_len_matches_csv(small, small_run, db_conn):
     want = expected(small[SMALL_DAYS[0]])
-    rows = keyed(stored(db_conn, analytics.AVG_MQTT_LEN, "small"), "split")
+    rows = keyed(stored(db_conn, cube.AVG_MQTT_LEN, "small"), "split")
     assert set(rows) == {"train", "test", ALL}
     for split, row in rows.items():
         assert row["packets"] == want.packets[split]
@@ -175,8 +178,8 @@ def test_avg_mqtt_len_matches_csv(small, small_run, db_conn):
 
 def test_avg_tcp_len_and_histogram_match_csv(small, small_run, db_conn):
     want = expected(small[SMALL_DAYS[0]])
-    tcp = keyed(stored(db_conn, analytics.AVG_TCP_LEN, "small"), "split", "target")
-    hist = keyed(stored(db_conn, analytics.CLASS_HISTOGRAM, "small"), "split", "target")
+    tcp = keyed(stored(db_conn, cube.AVG_TCP_LEN, "small"), "split", "target")
+    hist = keyed(stored(db_conn, cube.CLASS_HISTOGRAM, "small"), "split", "target")
     assert set(tcp) == set(hist) == set(want.per_target)
     for key, packets in want.per_target.items():
         assert tcp[key]["packets"] == hist[key]["packets"] == packets
@@ -186,7 +189,7 @@ def test_avg_tcp_len_and_histogram_match_csv(small, small_run, db_conn):
 
 def test_top_tcp_flags_match_csv(small, small_run, db_conn):
     want = expected(small[SMALL_DAYS[0]])
-    rows = stored(db_conn, analytics.TOP_TCP_FLAGS, "small")
+    rows = stored(db_conn, cube.TOP_TCP_FLAGS, "small")
     for split in ("train", "test", ALL):
         rank = ranks(want.flags[split])
         got = {r["tcp_flags"]: r for r in rows if r["split"] == split}
@@ -198,7 +201,7 @@ def test_top_tcp_flags_match_csv(small, small_run, db_conn):
 
 def test_top_hdrflags_match_csv(small, small_run, db_conn):
     want = expected(small[SMALL_DAYS[0]])
-    rows = stored(db_conn, analytics.TOP_HDRFLAGS, "small")
+    rows = stored(db_conn, cube.TOP_HDRFLAGS, "small")
     got = {(r["split"], r["target"], r["mqtt_hdrflags"]): r for r in rows}
     top = {
         (*key, flag): n
@@ -214,52 +217,50 @@ def test_top_hdrflags_match_csv(small, small_run, db_conn):
 
 
 def test_summary_renders_the_stored_answers(small, small_run, db_conn):
-    text = analytics.summary(db_conn, "small")
-    train = keyed(stored(db_conn, analytics.AVG_MQTT_LEN, "small"), "split")["train"]
+    text = cube.summary(db_conn, "small")
+    train = keyed(stored(db_conn, cube.AVG_MQTT_LEN, "small"), "split")["train"]
     assert f"{train['avg_mqtt_len']:.4f}" in text
     assert "Top 3 tcp.flags" in text
-    for row in stored(db_conn, analytics.TOP_TCP_FLAGS, "small"):
+    for row in stored(db_conn, cube.TOP_TCP_FLAGS, "small"):
         assert f"{row['rank']}. {row['tcp_flags_hex']} {row['packets']:,}" in text
     with pytest.raises(LookupError, match="no analytics stored for run id 'never-ran'"):
-        analytics.summary(db_conn, "never-ran")
+        cube.summary(db_conn, "never-ran")
 
 
 # ---------------------------------------------------------------------------------------
 # Batch dates, reruns and empty input.
 # ---------------------------------------------------------------------------------------
 def test_batch_range_selects_batches(spark, db_url, small, db_conn):
-    both = analytics.run(spark, db_url, "range-both", top_x=3, batches=BatchRange(*SMALL_DAYS))
-    second = analytics.run(
-        spark, db_url, "range-second", batches=BatchRange(SMALL_DAYS[1], date(1999, 1, 31))
-    )
+    both = cube.run(spark, db_url, "range-both", top_x=3, batches=BatchRange(*SMALL_DAYS))
+    second = cube.run(spark, db_url, "range-second", batches=BatchRange(SMALL_DAYS[1], date(1999, 1, 31)))
     assert (both.batch_from, both.batch_to) == SMALL_DAYS
     assert (second.batch_from, second.batch_to) == (SMALL_DAYS[1], SMALL_DAYS[1])
     for run_id, want in (
         ("range-both", expected(*small.values())),
         ("range-second", expected(small[SMALL_DAYS[1]])),
     ):
-        rows = keyed(stored(db_conn, analytics.AVG_MQTT_LEN, run_id), "split")
+        rows = keyed(stored(db_conn, cube.AVG_MQTT_LEN, run_id), "split")
         assert {s: r["packets"] for s, r in rows.items()} == dict(want.packets)
 
 
 def test_no_range_reads_every_batch(spark, db_url, small, db_conn):
-    analytics.run(spark, db_url, "every-batch", top_x=1)
+    cube.run(spark, db_url, "every-batch", top_x=1)
     with db_conn.cursor() as cur:
         cur.execute("SELECT count(*), min(batch_date), max(batch_date) FROM mqtt.packets")
         count, first, last = cur.fetchone()
-    row = keyed(stored(db_conn, analytics.AVG_MQTT_LEN, "every-batch"), "split")[ALL]
+    row = keyed(stored(db_conn, cube.AVG_MQTT_LEN, "every-batch"), "split")[ALL]
     assert (row["packets"], row["batch_from"], row["batch_to"]) == (count, first, last)
 
 
 def test_rerun_replaces_and_run_ids_coexist(spark, db_url, small, db_conn):
     day = BatchRange.single(SMALL_DAYS[0])
-    analytics.run(spark, db_url, "rerun", top_x=8, batches=day)
-    first = {out: len(stored(db_conn, out, "rerun")) for out in analytics.OUTPUTS}
-    analytics.run(spark, db_url, "rerun", top_x=1, batches=day)
-    analytics.run(spark, db_url, "rerun-other", top_x=1, batches=day)
-    for out in analytics.OUTPUTS:
+    cube.run(spark, db_url, "rerun", top_x=8, batches=day)
+    first = {out: len(stored(db_conn, out, "rerun")) for out in cube.OUTPUTS}
+    cube.run(spark, db_url, "rerun", top_x=1, batches=day)
+    cube.run(spark, db_url, "rerun-other", top_x=1, batches=day)
+    for out in cube.OUTPUTS:
         again, other = stored(db_conn, out, "rerun"), stored(db_conn, out, "rerun-other")
-        if out is analytics.TOP_TCP_FLAGS:  # the second run's X replaced the first's
+        if out is cube.TOP_TCP_FLAGS:  # the second run's X replaced the first's
             assert {r["top_x"] for r in again} == {1} and len(again) < first[out]
         else:
             assert len(again) == first[out]
@@ -284,15 +285,15 @@ def test_cli_runs_and_prints_the_summary(spark, db_url, small, db_conn, monkeypa
     argv = ["--run-id", "cli", "--top-x", "2", "--batch-date", str(SMALL_DAYS[1]), "--db-url", db_url]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
-    assert out.strip() == analytics.summary(db_conn, "cli")
+    assert out.strip() == cube.summary(db_conn, "cli")
     assert f"batches {SMALL_DAYS[1]} to {SMALL_DAYS[1]}" in out and "Top 2 tcp.flags" in out
 
 
 def test_empty_input_fails_clearly(spark, db_url, small, db_conn, capsys):
     with pytest.raises(NoPackets, match="no packets in mqtt.packets for batch 1990-01-01"):
-        analytics.run(spark, db_url, "empty", batches=BatchRange.single(EMPTY_DAY))
+        cube.run(spark, db_url, "empty", batches=BatchRange.single(EMPTY_DAY))
     with pytest.raises(LookupError):
-        analytics.summary(db_conn, "empty")
+        cube.summary(db_conn, "empty")
     assert cli.main(["--run-id", "empty", "--batch-date", str(EMPTY_DAY), "--db-url", db_url]) == 1
     assert "analytics failed: no packets in mqtt.packets for batch 1990-01-01" in capsys.readouterr().err
 
@@ -302,7 +303,7 @@ def test_empty_input_fails_clearly(spark, db_url, small, db_conn, capsys):
 # ---------------------------------------------------------------------------------------
 def top_flags(cells: DataFrame, top_x: int, split: str) -> list[tuple[int, str, int]]:
     """(rank, hex, packets) of one split's top X, sorted."""
-    frame = analytics.derive(analytics.with_all_split(cells), top_x)[analytics.TOP_TCP_FLAGS]
+    frame = cube.derive(cube.with_all_split(cells), top_x)[cube.TOP_TCP_FLAGS]
     return sorted((r.rank, r.tcp_flags_hex, r.packets) for r in frame.collect() if r.split == split)
 
 
@@ -326,8 +327,8 @@ def test_top_x_keeps_ties_at_rank_x(ties, top_x, split, want):
 
 
 def test_top_hdrflags_keeps_ties(spark, db_url, ties, db_conn):
-    analytics.run(spark, db_url, "ties-hdr", top_x=1, batches=BatchRange.single(TIES_DAY))
-    rows = stored(db_conn, analytics.TOP_HDRFLAGS, "ties-hdr")
+    cube.run(spark, db_url, "ties-hdr", top_x=1, batches=BatchRange.single(TIES_DAY))
+    rows = stored(db_conn, cube.TOP_HDRFLAGS, "ties-hdr")
     got = sorted(
         (r["split"], r["target"], r["mqtt_hdrflags_hex"], r["packets"], round(r["share"], 6)) for r in rows
     )
@@ -343,7 +344,7 @@ def test_top_hdrflags_keeps_ties(spark, db_url, ties, db_conn):
 @pytest.mark.parametrize("bad", [0, -1, 2.5, True, "3"])
 def test_top_x_must_be_a_positive_integer(spark, db_url, bad):
     with pytest.raises(ValueError, match="top X must be a positive integer"):
-        analytics.run(spark, db_url, "bad-x", top_x=bad, batches=BatchRange.single(EMPTY_DAY))
+        cube.run(spark, db_url, "bad-x", top_x=bad, batches=BatchRange.single(EMPTY_DAY))
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "two"])
@@ -382,18 +383,18 @@ def test_cli_batch_options_make_ranges():
 # The generated reduced shape against the published statistics.
 # ---------------------------------------------------------------------------------------
 def test_reduced_shape_matches_published(reduced, db_conn):
-    mqtt = keyed(stored(db_conn, analytics.AVG_MQTT_LEN, "reduced"), "split")
+    mqtt = keyed(stored(db_conn, cube.AVG_MQTT_LEN, "reduced"), "split")
     assert mqtt["train"]["avg_mqtt_len"] == pytest.approx(published.AVG_MQTT_LEN_TRAIN, rel=0.05)
-    tcp = keyed(stored(db_conn, analytics.AVG_TCP_LEN, "reduced"), "split", "target")
+    tcp = keyed(stored(db_conn, cube.AVG_TCP_LEN, "reduced"), "split", "target")
     for target, value in published.AVG_TCP_LEN_TRAIN.items():
         assert tcp["train", target]["avg_tcp_len"] == pytest.approx(value, rel=0.05), target
-    hist = keyed(stored(db_conn, analytics.CLASS_HISTOGRAM, "reduced"), "split", "target")
+    hist = keyed(stored(db_conn, cube.CLASS_HISTOGRAM, "reduced"), "split", "target")
     for split, counts in published.REDUCED_ROWS.items():
         assert {t: hist[split, t]["packets"] for t in counts} == counts
 
 
 def test_reduced_shape_keeps_the_published_tie_at_rank_4(reduced, db_conn):
-    rows = [r for r in stored(db_conn, analytics.TOP_TCP_FLAGS, "reduced") if r["split"] == ALL]
+    rows = [r for r in stored(db_conn, cube.TOP_TCP_FLAGS, "reduced") if r["split"] == ALL]
     published_rank = ranks(Counter(published.TCP_FLAGS_COUNTS))
     assert len(rows) == 5
     for row in rows:

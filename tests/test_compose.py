@@ -22,8 +22,8 @@ import pytest
 import yaml
 from airflow.models.connection import Connection
 
-from mqttids import config
-from mqttids.spark import DEBIAN_JDBC_JAR
+from mqttids.runtime import config
+from mqttids.runtime.spark import DEBIAN_JDBC_JAR
 from mqttids_airflow import connections
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mqttids import config
+from mqttids.runtime import config
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

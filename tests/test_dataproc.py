@@ -52,7 +52,7 @@ from google.cloud.dataproc_v1.services.job_controller.transports import JobContr
 from google.longrunning import operations_pb2
 from google.protobuf import any_pb2, empty_pb2
 
-from mqttids import config
+from mqttids.runtime import config
 from mqttids_airflow import code_package, dataproc
 
 DAGS_DIR = Path(__file__).resolve().parents[1] / "dags"
@@ -469,7 +469,7 @@ def test_the_cluster_is_created_and_deleted_through_the_dataproc_api(dag, cluste
 
 
 def test_jobs_read_the_url_from_the_named_secret(monkeypatch):
-    from mqttids import db, gcp_secret
+    from mqttids.runtime import db, gcp_secret
 
     class FakeSecretManager:  # GCP cannot be reached from here; the request shape is what matters
         def access_secret_version(self, request):

@@ -64,7 +64,7 @@ def test_the_zip_alone_provides_the_library_in_a_fresh_interpreter(tmp_path):
         check=True,
     )
     files = json.loads(result.stdout)
-    assert set(files) == set(modules) and "mqttids.loading" in files
+    assert set(files) == set(modules) and "mqttids.ingest.loading" in files
     assert all(f.startswith(str(library) + "/") for f in files.values()), files
 
 
@@ -147,6 +147,6 @@ def test_ship_code_needs_the_jdbc_driver(gcs, monkeypatch):
     from mqttids_airflow.dataproc import ShipCode
 
     monkeypatch.setenv("POSTGRES_JDBC_JAR", "")
-    monkeypatch.setattr("mqttids.spark.DEBIAN_JDBC_JAR", Path("/nonexistent/postgresql.jar"))
+    monkeypatch.setattr("mqttids.runtime.spark.DEBIAN_JDBC_JAR", Path("/nonexistent/postgresql.jar"))
     with pytest.raises(FileNotFoundError, match="no PostgreSQL JDBC jar to ship"):
         ShipCode(task_id="ship_code", bucket=BUCKET, code_version=code_package.code_version()).execute({})

@@ -1,7 +1,7 @@
 """Tests of the MQTTset sample generator: format, determinism, layout and realism.
 
 The realism tests generate the reduced shape once per module and check it against the
-published statistics in :mod:`mqttids.published` (the acceptance criteria of the sample).
+published statistics in :mod:`mqttids.sample.published` (the acceptance criteria of the sample).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mqttids import published, sample
+from mqttids.sample import generator, published
 from mqttids.schema import COLUMNS, CSV_HEADER, CSV_NAMES, LABELS, Kind
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,7 +62,7 @@ def raw(path: Path) -> pd.DataFrame:
 
 
 def parsed(path: Path) -> pd.DataFrame:
-    return pd.concat(sample.read_mqttset(path), ignore_index=True)
+    return pd.concat(generator.read_mqttset(path), ignore_index=True)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -74,7 +74,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 def reduced(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The reduced shape, generated once for the module."""
     out = tmp_path_factory.mktemp("reduced")
-    sample.write_pair(out, sample.reduced_shape(), SEED)
+    generator.write_pair(out, generator.reduced_shape(), SEED)
     return out
 
 
@@ -94,7 +94,7 @@ def frames(reduced: Path) -> Frames:
 @pytest.fixture(scope="module")
 def stats(reduced: Path) -> Stats:
     """The calibration table as {statistic: (generated, published)}."""
-    return {name: (got, ref) for name, got, ref in sample.calibration(sample.tally(reduced))}
+    return {name: (got, ref) for name, got, ref in generator.calibration(generator.tally(reduced))}
 
 
 def rel(got: float, ref: float) -> float:
@@ -151,11 +151,11 @@ def test_real_rows_load_without_loss() -> None:
 @pytest.mark.parametrize("path", REAL_FILES)
 def test_java_seconds_reproduces_real_deltas(path: Path) -> None:
     for text in raw(path)["tcp.time_delta"]:
-        assert sample.java_seconds(round(float(text) * 1_000_000)) == text
+        assert generator.java_seconds(round(float(text) * 1_000_000)) == text
 
 
 def test_java_seconds_edge_cases() -> None:
-    assert [sample.java_seconds(us) for us in (0, 1, -2, 90, 1_000, 60_000_878, 1_000_000)] == [
+    assert [generator.java_seconds(us) for us in (0, 1, -2, 90, 1_000, 60_000_878, 1_000_000)] == [
         "0.0",
         "1.0E-6",
         "-2.0E-6",
@@ -171,7 +171,7 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
     for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
         result = run_cli("--out", str(tmp_path / name), "--rows", "3000", "--seed", seed)
         assert result.returncode == 0, result.stderr
-    for file in sample.FILES.values():
+    for file in generator.FILES.values():
         same = (tmp_path / "a" / file).read_bytes()
         assert same == (tmp_path / "b" / file).read_bytes()
         assert same != (tmp_path / "c" / file).read_bytes()
@@ -186,7 +186,7 @@ def test_rows_split_70_30_with_every_class_in_both_files(tmp_path: Path) -> None
     for df in (train, test):
         counts = df["target"].value_counts()
         assert set(counts.index) == set(LABELS)
-        assert counts.min() >= sample.MIN_CLASS_ROWS
+        assert counts.min() >= generator.MIN_CLASS_ROWS
         flags = df["tcp.flags"].value_counts()
         assert flags.get(0x02, 0) == flags.get(0x12, 0)
 
@@ -203,8 +203,8 @@ def test_landing_days_hold_every_class_and_the_same_totals(tmp_path: Path) -> No
     assert run_cli("--landing", str(tmp_path), *args).returncode == 0
     days = sorted(p.name for p in tmp_path.iterdir())
     assert days == ["2024-02-28", "2024-02-29", "2024-03-01"]
-    shape = sample.rows_shape(4000, sample.min_class_rows(days=3))
-    for split, file in sample.FILES.items():
+    shape = generator.rows_shape(4000, generator.min_class_rows(days=3))
+    for split, file in generator.FILES.items():
         per_day = [parsed(tmp_path / day / file) for day in days]
         for df in per_day:
             assert set(df["target"]) == set(LABELS)
@@ -217,9 +217,9 @@ def test_landing_days_hold_every_class_and_the_same_totals(tmp_path: Path) -> No
 
 def test_blocks_carry_the_length_budget(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Streamed in many small blocks, each class still meets its mean tcp.len."""
-    monkeypatch.setattr(sample, "BLOCK_ROWS", 2_000)
-    shape = sample.rows_shape(30_000)
-    sample.write_pair(tmp_path, shape, SEED)
+    monkeypatch.setattr(generator, "BLOCK_ROWS", 2_000)
+    shape = generator.rows_shape(30_000)
+    generator.write_pair(tmp_path, shape, SEED)
     train = parsed(tmp_path / "train70.csv")
     assert len(train) == shape.total("train")
     means = train.groupby("target")["tcp.len"].mean()
@@ -228,16 +228,18 @@ def test_blocks_carry_the_length_budget(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 
 def test_augmented_shape_matches_the_published_sizes() -> None:
-    shape = sample.augmented_shape()
+    shape = generator.augmented_shape()
     assert shape.rows == published.AUGMENTED_ROWS
     assert (shape.total("train"), shape.total("test")) == (14_000_000, 6_000_000)
-    for split in sample.FILES:
-        for label, units in sample.file_units(shape, split).items():
-            model = sample.CLASS_MODELS[label]
+    for split in generator.FILES:
+        for label, units in generator.file_units(shape, split).items():
+            model = generator.CLASS_MODELS[label]
             rows = sum(int(n) * len(e.packets) for n, e in zip(units, model, strict=True))
             assert rows == shape.rows[split][label]
     # Streaming keeps one 2-byte slot id per row in memory, not the rows themselves.
-    ids = sample.slot_sequence(sample.file_units(sample.rows_shape(1000), "train"), sample._rng(0))
+    ids = generator.slot_sequence(
+        generator.file_units(generator.rows_shape(1000), "train"), generator._rng(0)
+    )
     assert ids.dtype.itemsize == 2
 
 
@@ -247,7 +249,7 @@ def test_class_tables_add_up_to_the_published_counts() -> None:
     totals = {label: rows["train"][label] + rows["test"][label] for label in LABELS}
     flags: dict[int, int] = {}
     hdr: dict[int, int] = {}
-    for label, model in sample.CLASS_MODELS.items():
+    for label, model in generator.CLASS_MODELS.items():
         assert sum(e.rows for e in model) == totals[label], label
         for e in model:
             for p in e.packets:
@@ -266,7 +268,7 @@ def test_help_describes_the_interface() -> None:
 
 # --- realism of the reduced shape -------------------------------------------------------
 def test_reduced_has_the_published_class_counts(frames: Frames) -> None:
-    for split in sample.FILES:
+    for split in generator.FILES:
         assert frames[split]["target"].value_counts().to_dict() == published.REDUCED_ROWS[split]
 
 

@@ -22,7 +22,10 @@ import ingest  # jobs/ingest.py
 import psycopg2
 import pytest
 
-from mqttids import db, loading, sample, sources, tables
+from mqttids.ingest import loading, sources
+from mqttids.runtime import db
+from mqttids.sample import generator
+from mqttids.warehouse import tables
 
 REPO = Path(__file__).resolve().parents[1]
 INGEST = REPO / "jobs" / "ingest.py"
@@ -271,7 +274,7 @@ def test_genuine_rows_load_without_loss_and_round_trip(spark, db_url, conn, real
 def test_generated_sample_loads_through_a_glob(spark, db_url, conn, tmp_path):
     day = date(2001, 1, 2)
     generated = tmp_path / "generated"
-    sample.write_pair(generated, sample.rows_shape(400), seed=11)
+    generator.write_pair(generated, generator.rows_shape(400), seed=11)
     header, train = read_rows(generated / "train70.csv")
     half = len(train) // 2
     landing = tmp_path / "landing"

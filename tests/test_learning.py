@@ -21,20 +21,12 @@ from pyspark.ml.feature import StandardScalerModel, StringIndexerModel
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import functions as F
 
-from mqttids import (
-    champion,
-    evaluation,
-    features,
-    loading,
-    registry,
-    sample,
-    sources,
-    spark_models,
-    tf_models,
-)
-from mqttids.analytics import BatchRange
-from mqttids.artifacts import RunFolder, read_json
+from mqttids.ingest import loading, sources
+from mqttids.learning import champion, evaluation, features, registry, spark_models, tf_models
+from mqttids.learning.artifacts import RunFolder, read_json
+from mqttids.sample import generator
 from mqttids.schema import LABELS
+from mqttids.warehouse.batches import BatchRange
 
 DAY = date(1998, 1, 1)
 ROWS = 4000
@@ -52,7 +44,7 @@ UNSEEN_FLAGS = 0xFFF  # a tcp.flags value the generator never writes
 def batch(spark, db_url, generate, tmp_path_factory) -> BatchRange:
     out = tmp_path_factory.mktemp("learning-sample")
     generate("--out", str(out), "--rows", str(ROWS), "--seed", "11")
-    inputs = [sources.resolve(spark, split, str(out / name)) for split, name in sample.FILES.items()]
+    inputs = [sources.resolve(spark, split, str(out / name)) for split, name in generator.FILES.items()]
     loading.load_batch(spark, inputs, db_url, DAY)
     return BatchRange.single(DAY)
 

@@ -1,4 +1,4 @@
-"""Tests of :mod:`mqttids.parsing` on a real local Spark session.
+"""Tests of :mod:`mqttids.ingest.parsing` on a real local Spark session.
 
 Every case starts from a genuine MQTTset row (shared/mqttset/real_train_rows.csv) with
 one cell changed. All cases are parsed in one Spark job (a module fixture) and each test
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import types as T
 
-from mqttids import parsing
+from mqttids.ingest import parsing
 from mqttids.schema import COLUMNS, CSV_NAMES, LABELS
 
 MQTTSET = Path(__file__).resolve().parents[2] / "shared" / "mqttset"

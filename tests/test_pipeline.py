@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mqttids import analytics
+from mqttids.analytics import cube
 from mqttids_airflow import local
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -103,7 +103,7 @@ def test_pipeline_loads_quarantines_analyses_and_learns(airflow_env, sample, db_
     assert _packet_counts(db_conn, "2026-03-01") == expected
     rejected = _scalar(db_conn, "SELECT count(*) FROM mqtt.rejected_rows WHERE batch_date = '2026-03-01'")
     assert rejected == 3
-    run_id = analytics.latest_run_id(db_conn, "2026-03-01")
+    run_id = cube.latest_run_id(db_conn, "2026-03-01")
     assert run_id is not None and run_id.startswith("manual__")
     # Ranks never exceed top_x; ties at rank 3 would add rows, not ranks.
     assert _scalar(db_conn, "SELECT max(rank) FROM mqtt.top_tcp_flags WHERE run_id = %s", run_id) <= 3

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mqttids import loading, sources, tables
-from mqttids.quality import QualityGateFailed, check_batch
+from mqttids.ingest import loading, sources
+from mqttids.ingest.quality import QualityGateFailed, check_batch
+from mqttids.warehouse import tables
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

@@ -26,9 +26,10 @@ from pathlib import Path
 import pytest
 import tweepy
 
-from mqttids import tweet_sample, x_replay
-from mqttids.terms import TermSpec, parse_terms
-from mqttids.tweet_producer import TweetPublisher, sync_rules
+from mqttids.stream.terms import TermSpec, parse_terms
+from mqttids.stream.tweet_producer import TweetPublisher, sync_rules
+from mqttids.xapi import replay as x_replay
+from mqttids.xapi import tweet_sample
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 JOB = PROJECT_ROOT / "jobs" / "tweet_stream.py"
@@ -374,7 +375,7 @@ class FlakyProxy:
 @pytest.fixture()
 def flaky_broker(tmp_path):
     """A tansu broker reachable only through a FlakyProxy (it advertises the proxy's address)."""
-    from mqttids.embedded_kafka import tansu_binary
+    from mqttids.runtime.embedded_kafka import tansu_binary
 
     port = _closed_port()
     proxy = FlakyProxy(port)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mqttids.terms import TermCounter, TermSpec, forms, parse_terms
-from mqttids.x_rules import Post, RuleSyntaxError, compile_rule
+from mqttids.stream.terms import TermCounter, TermSpec, forms, parse_terms
+from mqttids.xapi.rules import Post, RuleSyntaxError, compile_rule
 
 SPEC = TermSpec(parse_terms("flood,dos,slowite"), english_only=frozenset({"dos"}))
 

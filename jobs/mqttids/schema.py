@@ -2,8 +2,8 @@
 
 MQTTset files have 34 columns named after tshark fields (``tcp.flags``,
 ``mqtt.hdrflags``...). This module says, once, how each column is renamed,
-typed, parsed and constrained. Spark parsing (:mod:`mqttids.parsing`), the
-PostgreSQL DDL (:mod:`mqttids.tables`) and the sample generator all derive
+typed, parsed and constrained. Spark parsing (:mod:`mqttids.ingest.parsing`), the
+PostgreSQL DDL (:mod:`mqttids.warehouse.tables`) and the sample generator all derive
 from :data:`COLUMNS`; nothing else lists the columns.
 
 The constraints are deliberately the protocol's own field widths, not the

@@ -33,7 +33,7 @@ from airflow.providers.google.cloud.operators.dataproc import (
 )
 from airflow.sdk import BaseOperator, Param, TriggerRule
 
-from mqttids import config
+from mqttids.runtime import config
 from mqttids_airflow import code_package, connections
 
 GCP_CONN_ID = "google_cloud_default"
@@ -187,7 +187,7 @@ class ShipCode(BaseOperator):
         self.gcp_conn_id = gcp_conn_id
 
     def execute(self, context: Any) -> str:
-        from mqttids.spark import jdbc_jar
+        from mqttids.runtime.spark import jdbc_jar
 
         jar = jdbc_jar()
         if jar is None:

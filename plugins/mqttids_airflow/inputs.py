@@ -9,7 +9,7 @@ exporter would drop files into.
 
 from __future__ import annotations
 
-from mqttids import config
+from mqttids.runtime import config
 
 PREFIX = {"train": "train", "test": "test"}
 

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 from airflow.sdk import Param
 
-from mqttids import grids
+from mqttids.learning import grids
 
 TRAINER_TASK = {"lr": "train_lr", "rf": "train_rf", **{m: "train_tf" for m in grids.KERAS_MODELS}}
 

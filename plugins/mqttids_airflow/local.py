@@ -23,7 +23,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mqttids import config, db
+from mqttids.runtime import config, db
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
@@ -103,7 +103,8 @@ def run_pipeline(train: str, test: str, batch_date: str) -> int:
 
 def print_summary(url: str, batch_date: str) -> int:
     """The Task I, II and III answers, read back from the warehouse."""
-    from mqttids import analytics, registry
+    from mqttids.analytics import cube
+    from mqttids.learning import registry
 
     conn = db.connect(url)
     try:
@@ -122,11 +123,11 @@ def print_summary(url: str, batch_date: str) -> int:
                 f"ingest: batch {batch_date}: {read:,} rows read, {loaded:,} loaded, "
                 f"{rejected:,} rejected ({seconds:.1f} s)"
             )
-            run_id = analytics.latest_run_id(conn, batch_date)
+            run_id = cube.latest_run_id(conn, batch_date)
         if run_id is None:
             print("analytics did not run: see the task logs above", file=sys.stderr)
             return 1
-        print(analytics.summary(conn, run_id))
+        print(cube.summary(conn, run_id))
         print()
         print(registry.summary(conn, run_id))
         print(champion_line(conn))
@@ -137,7 +138,7 @@ def print_summary(url: str, batch_date: str) -> int:
 
 def champion_line(conn) -> str:
     """The current champion and the latest decision about it."""
-    from mqttids import champion
+    from mqttids.learning import champion
 
     with conn.cursor() as cur:
         cur.execute(f"SELECT to_regclass('{champion.DECISIONS}') IS NOT NULL")

@@ -15,8 +15,9 @@ import json
 import sys
 import time
 
-from mqttids import broker, db, stream_tables
-from mqttids.stream_chart import format_totals
+from mqttids.runtime import broker, db
+from mqttids.stream import tables as stream_tables
+from mqttids.stream.chart import format_totals
 from mqttids_airflow import local, stream_steps
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import BaseOperator, Param
 
-from mqttids import config
+from mqttids.runtime import config
 from mqttids_airflow import connections
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -63,12 +63,12 @@ class MqttSparkSubmitOperator(SparkSubmitOperator):
 
 def _jdbc_options() -> dict[str, str]:
     """jars/packages for the JDBC driver, found the same way the jobs find it."""
-    from mqttids.spark import jdbc_jar
+    from mqttids.runtime.spark import jdbc_jar
 
     jar = jdbc_jar()
     if jar:
         return {"jars": jar, "driver_class_path": jar}
-    from mqttids import config
+    from mqttids.runtime import config
 
     return {"packages": config.JDBC_PACKAGE.get()}
 

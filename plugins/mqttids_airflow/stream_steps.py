@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mqttids import config
+from mqttids.runtime import config
 from mqttids_airflow import connections
 
 JOB = Path(__file__).resolve().parents[2] / "jobs" / "tweet_stream.py"
@@ -74,7 +74,8 @@ def producer_started(run_id: str, producer_state: str | None) -> bool:
     """
     from airflow.sdk.exceptions import AirflowFailException
 
-    from mqttids import db, stream_tables
+    from mqttids.runtime import db
+    from mqttids.stream import tables as stream_tables
 
     conn = db.connect(connections.warehouse_url(), application="mqttids-stream-sensor")
     try:

@@ -17,8 +17,8 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from mqttids.tables import SCHEMA
-from mqttids.terms import TermSpec
+from mqttids.stream.terms import TermSpec
+from mqttids.warehouse.tables import SCHEMA
 
 RUNS = f"{SCHEMA}.tweet_stream_runs"
 TWEETS = f"{SCHEMA}.tweets"

@@ -9,8 +9,8 @@ Portuguese posts where ``dos`` means "two" or "of the", some of which name
 another term. Each post appears a few times, as posts do, with a neutral
 suffix, a new id, author and time; the times span five minutes.
 
-    python -m mqttids.tweet_sample --out jobs/mqttids/sample_tweets.jsonl
-    python -m mqttids.tweet_sample --out /tmp/10k.jsonl --count 10000   # for bench/stream
+    python -m mqttids.xapi.tweet_sample --out jobs/mqttids/xapi/sample_tweets.jsonl
+    python -m mqttids.xapi.tweet_sample --out /tmp/10k.jsonl --count 10000   # for bench/stream
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def write(path: Path, tweets: list[dict]) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m mqttids.tweet_sample", description=__doc__.split("\n\n")[0]
+        prog="python -m mqttids.xapi.tweet_sample", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--out", type=Path, required=True, help="replay file to write (JSON lines)")
     parser.add_argument("--count", type=int, default=300, help="tweets to write (default 300)")

@@ -24,8 +24,10 @@ from psycopg2.extras import execute_values
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from mqttids import db, tables
+from mqttids.runtime import db
 from mqttids.schema import SPLITS
+from mqttids.warehouse import tables
+from mqttids.warehouse.batches import FETCH_SIZE, BatchRange, NoPackets, check_input, predicates
 
 log = logging.getLogger(__name__)
 
@@ -33,43 +35,6 @@ ALL = "all"  # the split name for train + test together
 SPLIT_ORDER: tuple[str, ...] = (*SPLITS, ALL)
 CUBE_KEYS: tuple[str, ...] = ("split", "target", "tcp_flags", "mqtt_hdrflags")
 READ_COLUMNS: tuple[str, ...] = ("batch_date", *CUBE_KEYS, "mqtt_len", "tcp_len")
-FETCH_SIZE = "10000"  # rows per round trip; 0 (the default) makes the driver buffer everything
-
-
-class NoPackets(RuntimeError):
-    """There are no packets to analyse for the requested batch dates."""
-
-
-@dataclass(frozen=True)
-class BatchRange:
-    """Which batches to analyse: ``first`` to ``last`` inclusive, either end open."""
-
-    first: date | None = None
-    last: date | None = None
-
-    def __post_init__(self) -> None:
-        if self.first and self.last and self.first > self.last:
-            raise ValueError(f"batch range is empty: {self.first} is after {self.last}")
-
-    @classmethod
-    def single(cls, day: date) -> BatchRange:
-        return cls(day, day)
-
-    def sql(self) -> str:
-        """A WHERE condition on batch_date; dates are ``date`` objects, so inlining is safe."""
-        parts = []
-        if self.first:
-            parts.append(f"batch_date >= DATE '{self.first.isoformat()}'")
-        if self.last:
-            parts.append(f"batch_date <= DATE '{self.last.isoformat()}'")
-        return " AND ".join(parts) or "TRUE"
-
-    def __str__(self) -> str:
-        if self.first is None and self.last is None:
-            return "all batches"
-        if self.first == self.last:
-            return f"batch {self.first}"
-        return f"batches {self.first or 'first'} to {self.last or 'last'}"
 
 
 # ---------------------------------------------------------------------------------------
@@ -179,40 +144,9 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
-def check_input(url: str, batches: BatchRange) -> None:
-    """Raise NoPackets unless mqtt.packets has at least one row in ``batches``.
-
-    Cheap (it stops at the first row), so the CLI calls it before starting Spark.
-    """
-    conn = db.connect(url, application="mqttids-analytics")
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (tables.PACKETS,))
-            exists = cur.fetchone()[0]
-            if exists:
-                cur.execute(f"SELECT EXISTS (SELECT 1 FROM {tables.PACKETS} WHERE {batches.sql()})")
-                exists = cur.fetchone()[0]
-    finally:
-        conn.close()
-    if not exists:
-        raise NoPackets(
-            f"no packets in {tables.PACKETS} for {batches}: load the data first (jobs/ingest.py), "
-            "or choose batch dates that were loaded"
-        )
-
-
 # ---------------------------------------------------------------------------------------
 # Spark: read, cube, derive.
 # ---------------------------------------------------------------------------------------
-def predicates(batches: BatchRange, buckets: int) -> list[str]:
-    """One JDBC partition per split and part_no bucket, each restricted to ``batches``."""
-    return [
-        f"split = {_sql_text(split)} AND part_no % {buckets} = {bucket} AND {batches.sql()}"
-        for split in SPLITS
-        for bucket in range(buckets)
-    ]
-
-
 def read_packets(spark: SparkSession, url: str, batches: BatchRange) -> DataFrame:
     """The columns the cube needs, read in parallel from PostgreSQL."""
     target = db.DbUrl.parse(url)

@@ -27,7 +27,7 @@ from typing import Any
 
 from pyarrow import fs
 
-from mqttids import config
+from mqttids.runtime import config
 
 
 def safe_run_id(run_id: str) -> str:

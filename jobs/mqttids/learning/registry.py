@@ -19,9 +19,9 @@ from typing import Any
 
 from psycopg2.extras import execute_values
 
-from mqttids.metrics import Scores
+from mqttids.learning.metrics import Scores
 from mqttids.schema import LABELS
-from mqttids.tables import SCHEMA
+from mqttids.warehouse.tables import SCHEMA
 
 MODEL_RUNS = f"{SCHEMA}.model_runs"
 MODEL_METRICS = f"{SCHEMA}.model_metrics"

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from mqttids import tables
 from mqttids.schema import LABELS, SPLITS
+from mqttids.warehouse import tables
 
 
 class QualityGateFailed(RuntimeError):

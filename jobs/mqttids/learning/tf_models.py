@@ -8,7 +8,7 @@ collected in memory), for the number of epochs early stopping found best.
 
 Class imbalance: MQTTset's flood class is 0.2% of the rows. Losses are
 weighted by the square root of the balanced class weights, as for the Spark
-models (see :data:`mqttids.tuning.WEIGHTINGS` for why).
+models (see :data:`mqttids.learning.tuning.WEIGHTINGS` for why).
 
 The saved ``.keras`` file is loaded back and must give the same predictions
 as the model in memory (the seed's save/load check), before its test
@@ -30,11 +30,11 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from mqttids import grids
-from mqttids.artifacts import RunFolder, download, local_path, read_json, upload, write_bytes
-from mqttids.metrics import scores
+from mqttids.learning import grids
+from mqttids.learning.artifacts import RunFolder, download, local_path, read_json, upload, write_bytes
+from mqttids.learning.metrics import scores
+from mqttids.learning.tuning import FOLDS, MIN_CLASS_ROWS, WEIGHTINGS, Stopwatch, TrainingRecord
 from mqttids.schema import LABELS
-from mqttids.tuning import FOLDS, MIN_CLASS_ROWS, WEIGHTINGS, Stopwatch, TrainingRecord
 
 log = logging.getLogger(__name__)
 

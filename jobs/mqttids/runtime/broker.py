@@ -1,7 +1,7 @@
 """Kafka connections of the tweet stream: where the broker is, and clear errors when it is not.
 
 ``KAFKA_BOOTSTRAP_SERVERS`` names a production Kafka; empty means the embedded
-broker (:mod:`mqttids.embedded_kafka`). Every client is created through here,
+broker (:mod:`mqttids.runtime.embedded_kafka`). Every client is created through here,
 so a broker that is down fails the task at once with one readable line instead
 of kafka-python's retry noise.
 """
@@ -16,7 +16,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from mqttids import config
+from mqttids.runtime import config
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def resolve_bootstrap(bootstrap: str | None = None) -> str:
     bootstrap = bootstrap or config.KAFKA_BOOTSTRAP_SERVERS.get()
     if bootstrap:
         return bootstrap
-    from mqttids import embedded_kafka
+    from mqttids.runtime import embedded_kafka
 
     return embedded_kafka.ensure_running()
 

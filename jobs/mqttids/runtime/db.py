@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg2
 
-from mqttids import config
+from mqttids.runtime import config
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +76,10 @@ def resolve_url(url: str | None = None) -> str:
     if url:
         return url
     if config.DB_SECRET.get():
-        from mqttids import gcp_secret
+        from mqttids.runtime import gcp_secret
 
         return gcp_secret.read(config.DB_SECRET.get())
-    from mqttids import embedded_db
+    from mqttids.runtime import embedded_db
 
     return embedded_db.ensure_running()
 

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mqttids.tables import SCHEMA
+from mqttids.warehouse.tables import SCHEMA
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ client uses:
 
 Each line of the file (JSON with ``id``, ``text``, ``created_at``,
 ``author_id``, ``lang``) is read at ``rate`` lines per second, evaluated
-against the registered rules as X would (:mod:`mqttids.x_rules`), and sent
+against the registered rules as X would (:mod:`mqttids.xapi.rules`), and sent
 once if it matches. A reconnecting client resumes after the last line sent, so
 every matching line reaches it exactly once per server. ``GET /replay/status``
 (not part of X's API) says when the file is exhausted, which is how a replay
@@ -24,7 +24,7 @@ run knows it is over. For tests, ``fail`` answers the first stream connections
 with the given HTTP statuses, and ``disconnect_after`` drops the first
 connection after that many tweets.
 
-    python -m mqttids.x_replay --file tweets.jsonl --port 8099 --token secret
+    python -m mqttids.xapi.replay --file tweets.jsonl --port 8099 --token secret
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from mqttids.x_rules import Post, RuleSyntaxError, compile_rule
+from mqttids.xapi.rules import Post, RuleSyntaxError, compile_rule
 
 log = logging.getLogger(__name__)
 
@@ -362,7 +362,7 @@ class ReplayServer(ThreadingHTTPServer):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m mqttids.x_replay",
+        prog="python -m mqttids.xapi.replay",
         description=__doc__.split("\n\n")[0],
         epilog="Point the producer at it with MQTTIDS_X_API_URL=<printed URL> and X_BEARER_TOKEN=<token>.",
     )

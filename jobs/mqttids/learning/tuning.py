@@ -9,7 +9,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 
-from mqttids.artifacts import RunFolder, write_json
+from mqttids.learning.artifacts import RunFolder, write_json
 
 log = logging.getLogger(__name__)
 

@@ -23,10 +23,10 @@ from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from mqttids import grids
-from mqttids.artifacts import RunFolder
-from mqttids.metrics import MacroF1Evaluator
-from mqttids.tuning import FOLDS, WEIGHTINGS, Stopwatch, TrainingRecord, stratified_sample
+from mqttids.learning import grids
+from mqttids.learning.artifacts import RunFolder
+from mqttids.learning.metrics import MacroF1Evaluator
+from mqttids.learning.tuning import FOLDS, WEIGHTINGS, Stopwatch, TrainingRecord, stratified_sample
 
 log = logging.getLogger(__name__)
 

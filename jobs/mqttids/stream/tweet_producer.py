@@ -27,8 +27,8 @@ import requests
 import tweepy
 from requests.adapters import HTTPAdapter
 
-from mqttids import broker
-from mqttids.terms import TermSpec
+from mqttids.runtime import broker
+from mqttids.stream.terms import TermSpec
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +274,7 @@ def produce(
     kafka = broker.producer(bootstrap)
     server = None
     if source == "replay" and replay_file is not None:
-        from mqttids import x_replay
+        from mqttids.xapi import replay as x_replay
 
         token = secrets.token_urlsafe(16)
         state = x_replay.ReplayState(x_replay.read_tweets(replay_file), token=token, rate=rate, keepalive=0.5)

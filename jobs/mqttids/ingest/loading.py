@@ -27,11 +27,13 @@ from datetime import date
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from mqttids import db, sources, tables
-from mqttids.copy_sink import RESULT_SCHEMA, copy_writer
-from mqttids.parsing import REASON, parse
+from mqttids.ingest import sources
+from mqttids.ingest.copy_sink import RESULT_SCHEMA, copy_writer
+from mqttids.ingest.parsing import REASON, parse
+from mqttids.ingest.sources import Source
+from mqttids.runtime import db
 from mqttids.schema import COLUMNS, CSV_NAMES, Kind
-from mqttids.sources import Source
+from mqttids.warehouse import tables
 
 log = logging.getLogger(__name__)
 

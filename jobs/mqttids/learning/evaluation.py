@@ -14,10 +14,12 @@ from datetime import date
 
 import pyarrow.dataset as ds
 
-from mqttids import champion, db, registry, tables
-from mqttids.analytics import BatchRange
-from mqttids.artifacts import RunFolder, exists, local_path, read_json, write_bytes
-from mqttids.metrics import Scores, confusion_png, scores, spark_confusion
+from mqttids.learning import champion, registry
+from mqttids.learning.artifacts import RunFolder, exists, local_path, read_json, write_bytes
+from mqttids.learning.metrics import Scores, confusion_png, scores, spark_confusion
+from mqttids.runtime import db
+from mqttids.warehouse import tables
+from mqttids.warehouse.batches import BatchRange
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +97,8 @@ def _batches(meta: dict) -> BatchRange:
 
 def rescore_champion(url: str, meta: dict, folder: RunFolder, holder: champion.Contender) -> float:
     """The champion's macro F1 on this run's test rows: its own pipeline and model, re-applied."""
-    from mqttids import features, spark_models, tf_models
-    from mqttids.spark import session
+    from mqttids.learning import features, spark_models, tf_models
+    from mqttids.runtime.spark import session
 
     conn = db.connect(url)
     try:

@@ -6,7 +6,7 @@ this module runs ``initdb`` and ``pg_ctl`` itself: a data directory under the
 project's state dir, a listener on a free loopback port, started once and
 reused by every later call (the port is read back from ``postmaster.pid``).
 
-Run ``python -m mqttids.embedded_db start|stop|url`` to manage it by hand.
+Run ``python -m mqttids.runtime.embedded_db start|stop|url`` to manage it by hand.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 import warnings
 from pathlib import Path
 
-from mqttids import config, service_cli
+from mqttids.runtime import config, service_cli
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ def stop() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     return service_cli.main(
-        "python -m mqttids.embedded_db",
+        "python -m mqttids.runtime.embedded_db",
         "Manage the embedded PostgreSQL server (data dir under MQTTIDS_STATE_DIR).",
         ensure_running,
         stop,

@@ -41,7 +41,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from mqttids import published
+from mqttids.sample import published
 from mqttids.schema import COLUMNS, CSV_HEADER, CSV_NAMES, LABELS, Kind, canonical_hex
 
 log = logging.getLogger(__name__)

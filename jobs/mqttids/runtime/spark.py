@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from mqttids import config
+from mqttids.runtime import config
 
 log = logging.getLogger(__name__)
 

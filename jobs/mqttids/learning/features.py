@@ -34,10 +34,11 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from mqttids import db, tables
-from mqttids.analytics import FETCH_SIZE, BatchRange, predicates
-from mqttids.artifacts import RunFolder, write_json
+from mqttids.learning.artifacts import RunFolder, write_json
+from mqttids.runtime import db
 from mqttids.schema import COLUMNS, LABELS, NAMES, Kind
+from mqttids.warehouse import tables
+from mqttids.warehouse.batches import FETCH_SIZE, BatchRange, predicates
 
 log = logging.getLogger(__name__)
 

@@ -27,9 +27,10 @@ from datetime import UTC, datetime
 from kafka import TopicPartition
 from psycopg2.extras import Json, execute_values
 
-from mqttids import broker, stream_tables
-from mqttids.stream_tables import COUNTS, ENDS, OFFSETS, RUNS, TWEETS
-from mqttids.terms import TermCounter
+from mqttids.runtime import broker
+from mqttids.stream import tables as stream_tables
+from mqttids.stream.tables import COUNTS, ENDS, OFFSETS, RUNS, TWEETS
+from mqttids.stream.terms import TermCounter
 
 log = logging.getLogger(__name__)
 

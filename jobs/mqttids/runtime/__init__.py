@@ -1,0 +1,5 @@
+"""The runtime every stage shares: settings (config), the database URL and connections (db), the
+Spark session (spark), the embedded PostgreSQL and Kafka that make the platform run with no
+servers (embedded_db, embedded_kafka, service_cli), Kafka clients (broker), Secret Manager
+(gcp_secret) and the command-line conventions of the jobs (cli). It imports no stage.
+"""
