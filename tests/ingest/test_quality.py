@@ -11,7 +11,7 @@ from mqttids.ingest import loading, sources
 from mqttids.ingest.quality import QualityGateFailed, check_batch
 from mqttids.warehouse import tables
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

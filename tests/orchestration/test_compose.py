@@ -26,7 +26,7 @@ from mqttids.runtime import config
 from mqttids.runtime.spark import DEBIAN_JDBC_JAR
 from mqttids_airflow import connections
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT.parent / "shared" / "schemas" / "compose-spec.json"
 AIRFLOW_SERVICES = {
     "airflow-apiserver",

@@ -31,7 +31,7 @@ from mqttids.stream.tweet_producer import TweetPublisher, sync_rules
 from mqttids.xapi import replay as x_replay
 from mqttids.xapi import tweet_sample
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 JOB = PROJECT_ROOT / "jobs" / "tweet_stream.py"
 TERMS = parse_terms("slowite,bruteforce,flood,malformed,dos,legitimate")
 

@@ -27,7 +27,7 @@ from mqttids.runtime import db
 from mqttids.sample import generator
 from mqttids.warehouse import tables
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 INGEST = REPO / "jobs" / "ingest.py"
 
 # From shared/mqttset/README.md: hex flag columns, verbatim text columns; the rest numeric.

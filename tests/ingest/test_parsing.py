@@ -18,7 +18,7 @@ from pyspark.sql import types as T
 from mqttids.ingest import parsing
 from mqttids.schema import COLUMNS, CSV_NAMES, LABELS
 
-MQTTSET = Path(__file__).resolve().parents[2] / "shared" / "mqttset"
+MQTTSET = Path(__file__).resolve().parents[3] / "shared" / "mqttset"
 REAL_FILES = (MQTTSET / "real_train_rows.csv", MQTTSET / "real_test_rows.csv")
 if not REAL_FILES[0].exists():
     pytest.skip(f"genuine rows not found at {REAL_FILES[0]}", allow_module_level=True)

@@ -55,7 +55,7 @@ from google.protobuf import any_pb2, empty_pb2
 from mqttids.runtime import config
 from mqttids_airflow import code_package, dataproc
 
-DAGS_DIR = Path(__file__).resolve().parents[1] / "dags"
+DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 
 VARIABLES = {
     "MQTTIDS_GCP_PROJECT": "mqttids-demo",

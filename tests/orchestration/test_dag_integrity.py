@@ -9,7 +9,7 @@ from airflow.models import DagBag
 from airflow.sdk.exceptions import ParamValidationError
 from airflow.utils.dag_cycle_tester import check_cycle
 
-DAGS_DIR = Path(__file__).resolve().parents[1] / "dags"
+DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import pytest
 from mqttids.analytics import cube
 from mqttids_airflow import local
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ROWS = 3000
 
 

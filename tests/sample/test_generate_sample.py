@@ -18,7 +18,7 @@ import pytest
 from mqttids.sample import generator, published
 from mqttids.schema import COLUMNS, CSV_HEADER, CSV_NAMES, LABELS, Kind
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "jobs" / "generate_sample.py"
 REAL = Path("/work/shared/mqttset")
 REAL_FILES = (REAL / "real_train_rows.csv", REAL / "real_test_rows.csv")

@@ -8,7 +8,7 @@ import pytest
 
 from mqttids.runtime import config
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 @pytest.mark.parametrize("setting", config.ALL_SETTINGS, ids=lambda s: s.name)
