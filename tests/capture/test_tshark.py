@@ -51,7 +51,7 @@ def test_every_row_is_tcp_and_has_flags(converted: dict[str, tshark.Conversion])
         assert (frame["tcp.flags"].str.match(r"^0x[0-9a-f]{4}$")).all(), result.output
 
 
-def test_tcp_stream_identifies_each_connection(
+def test_tcp_stream_numbers_each_connection_once(
     corpus: Corpus, converted: dict[str, tshark.Conversion]
 ) -> None:
     for capture in corpus.files:
@@ -63,9 +63,12 @@ def test_tcp_stream_identifies_each_connection(
         )
         pairs = pd.DataFrame({"stream": streams, "ends": ends}).drop_duplicates()
         assert pairs["stream"].is_unique, f"{capture.path}: a stream with two endpoint pairs"
-        assert pairs["ends"].is_unique, f"{capture.path}: one endpoint pair in two streams"
         assert sorted(pairs["stream"]) == list(range(capture.connections)), capture.path
-        assert (frame["tcp.flags"] == "0x0002").sum() == capture.connections, capture.path
+        # One SYN per stream, as its first packet. The endpoint pair alone is no connection id:
+        # a client port freed by the broker's close is soon reused, and tshark starts a new stream.
+        syn = frame["tcp.flags"] == "0x0002"
+        assert syn.groupby(streams).sum().eq(1).all(), capture.path
+        assert syn[~streams.duplicated()].all(), capture.path
 
 
 def test_capture_format_reads_magic_bytes(corpus: Corpus, tmp_path: Path) -> None:
