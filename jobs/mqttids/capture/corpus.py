@@ -157,7 +157,7 @@ def _wait_for(done: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> 
 
 
 def _connect(port: int, name: str, password: str = PASSWORD, keepalive: int = 60) -> mqtt.Client:
-    """A connected paho client (MQTT 3.1.1, as in MQTTset); ``client.connack`` is the broker's code."""
+    """A connected paho client (MQTT 3.1.1, as in MQTTset); ``user_data_get()["connack"]`` is the answer."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name, protocol=mqtt.MQTTv311)
     client.username_pw_set(USER, password)
     client.user_data_set({"connack": None, "received": 0})
