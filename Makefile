@@ -34,7 +34,8 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 
 install: $(STAMP) system-deps ## create .venv and install everything
 
-system-deps: ## Java 17 and the PostgreSQL JDBC driver (apt-get where possible)
+system-deps: ## Java 17, the PostgreSQL JDBC driver, tshark and mosquitto (apt-get where possible)
+	@sh scripts/system-deps-capture.sh
 	@command -v java >/dev/null || [ -n "$$JAVA_HOME" ] || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; \
