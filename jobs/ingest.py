@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime
 from mqttids.ingest import loading, sources
 from mqttids.runtime import cli, db
 from mqttids.runtime.spark import session
+from mqttids.warehouse import revision
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,7 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cli.setup_logging()
     batch_date = args.batch_date or datetime.now(UTC).date()
-    url = db.resolve_url(args.db_url)
+    try:
+        url = db.resolve_url(args.db_url)
+        revision.require_head(url)  # before paying for a JVM
+    except (db.DatabaseUnreachable, revision.WarehouseOutdated) as err:
+        logging.getLogger("ingest").error("%s", err)
+        print(f"ingest failed: {err}", file=sys.stderr)
+        return 1
     spark = session("mqttids-ingest")
     try:
         inputs = [sources.resolve(spark, "train", args.train), sources.resolve(spark, "test", args.test)]
