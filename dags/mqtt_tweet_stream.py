@@ -90,4 +90,7 @@ with DAG(
         """Print the totals and draw the bar chart (zero-hit terms included)."""
         return stream_steps.chart(run_id)
 
-    upgrade_warehouse() >> [produce(), wait_for_producer() >> consume()] >> chart()
+    upgraded, produced, waited, consumed = upgrade_warehouse(), produce(), wait_for_producer(), consume()
+    upgraded >> [produced, waited]
+    waited >> consumed
+    [produced, consumed] >> chart()
