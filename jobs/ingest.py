@@ -30,7 +30,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="spark-submit jobs/ingest.py",
         description=__doc__.split("\n\n")[0],
         epilog="The database URL may also come from MQTTIDS_DB_URL; with neither, the embedded "
-        "PostgreSQL is started. Paths may be local, globs (landing/2026-11-28/train*.csv) or gs://.",
+        "PostgreSQL is started. The warehouse must be at the schema revision this code needs: "
+        "`make db-upgrade` brings it there. Paths may be local, globs (landing/2026-11-28/train*.csv) "
+        "or gs://.",
     )
     parser.add_argument("--train", required=True, help="train CSV: path, glob or gs:// URI")
     parser.add_argument("--test", required=True, help="test CSV: path, glob or gs:// URI")
