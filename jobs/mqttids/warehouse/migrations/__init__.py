@@ -55,8 +55,9 @@ def downgrade(url: str, revision: str) -> None:
 def history() -> list[tuple[str, str]]:
     """(revision id, first line of its docstring) of every migration, oldest first."""
     script = ScriptDirectory.from_config(config(""))
-    revisions = reversed(list(script.walk_revisions()))
-    return [(r.revision, (r.doc or "").strip().splitlines()[0] if r.doc else "") for r in revisions]
+    return [
+        (r.revision, (r.doc or "").strip().split("\n")[0]) for r in reversed(list(script.walk_revisions()))
+    ]
 
 
 def new_revision(rev_id: str, message: str) -> Path:
