@@ -245,7 +245,7 @@ def test_upgrading_a_previous_release_warehouse_keeps_every_row_and_gives_todays
         before[name.split(".")[1]] for name in (tables.BATCHES, champion.CHAMPION, cube.AVG_MQTT_LEN.name)
     )
 
-    migrations.upgrade(previous_release)
+    assert migrations.upgrade(previous_release) == (None, revision.HEAD)
 
     assert contents(previous_release, old_columns) == before
     assert schema_of(previous_release) == head_schema
@@ -263,7 +263,7 @@ def test_upgrade_gives_the_same_schema_from_empty_previous_and_current(
 ):
     migrations.upgrade(previous_release)  # idempotent whether or not the test above ran first
     again = upgraded(new_database)
-    migrations.upgrade(again)  # an already-upgraded warehouse
+    assert migrations.upgrade(again) == (revision.HEAD, revision.HEAD)  # an already-upgraded warehouse
     assert schema_of(previous_release) == schema_of(again) == head_schema
     assert {f"mqtt.{name}" for name, *_ in head_schema["tables"]} == TABLES | {"mqtt.alembic_version"}
     assert _query(again, "SELECT version_num FROM mqtt.alembic_version") == [(revision.HEAD,)]
@@ -327,7 +327,7 @@ def test_head_packets_checks_follow_the_schema_bounds(probe):
 
 def test_downgrade_to_base_drops_the_tables_and_upgrade_restores_them(new_database, head_schema):
     url = upgraded(new_database)
-    migrations.downgrade(url, "base")
+    assert migrations.downgrade(url, "base") == (revision.HEAD, None)
     assert [name for name, *_ in schema_of(url)["tables"]] == ["alembic_version"]
     assert _query(url, "SELECT count(*) FROM mqtt.alembic_version") == [(0,)]
     migrations.upgrade(url)
