@@ -19,6 +19,7 @@ import re
 from concurrent import futures
 from importlib.metadata import version
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import grpc
 import pytest
@@ -386,6 +387,22 @@ def test_a_failed_dataproc_job_fails_the_task(dag, job_api, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_MQTTIDS_DB_SECRET", "projects/p/secrets/s/versions/1")
     with pytest.raises(AirflowException, match="Job failed"):
         _render(dag, "analytics").execute({"ti": _TaskInstance()})
+
+
+def test_a_failed_job_without_a_secret_shows_no_form_of_the_password_in_the_log(dag, job_api, monkeypatch):
+    from airflow.sdk._shared.secrets_masker import redact
+
+    password = "d4taproc/pw:@y"  # one that must be percent-encoded in the URL
+    encoded = quote(password, safe="")
+    monkeypatch.setenv("AIRFLOW_CONN_MQTTIDS_DB", f"postgresql://etl:{encoded}@10.1.2.3:5432/mqttids")
+    job_api.final_state = JobStatus.State.ERROR
+    with pytest.raises(AirflowException, match="Job failed") as failed:
+        _render(dag, "analytics").execute({"ti": _TaskInstance()})
+    message = str(failed.value)
+    assert dataproc.URL_ENV in message and "10.1.2.3" in message  # the provider logs the job's properties
+    logged = redact(message)  # what Airflow's log handlers write
+    for form in (password, encoded, quote_plus(password), "d4taproc"):
+        assert form not in logged
 
 
 class FakeClusterController:
