@@ -80,7 +80,10 @@ def test_a_trust_initialised_data_dir_is_moved_to_a_password(state_dir):
     db.connect(url).close()
     assert not embedded_db._trusts_anyone(pgdata)
     embedded_db.stop()
-    assert embedded_db.ensure_running() != url or db.connect(url).close() is None  # restarts with it
+    restarted = embedded_db.ensure_running()  # a restart keeps the password
+    assert db.DbUrl.parse(restarted).password == db.DbUrl.parse(url).password
+    db.connect(restarted).close()
+    assert "password" in _refused(_port(restarted))
 
 
 def test_a_lost_password_file_is_a_clear_error(state_dir):
