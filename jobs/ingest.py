@@ -20,7 +20,7 @@ import sys
 from datetime import UTC, date, datetime
 
 from mqttids.ingest import loading, sources
-from mqttids.runtime import cli, db
+from mqttids.runtime import cli, db, input_paths
 from mqttids.runtime.spark import session
 from mqttids.warehouse import revision
 
@@ -54,10 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cli.setup_logging()
     batch_date = args.batch_date or datetime.now(UTC).date()
-    try:
+    try:  # a refused location or an outdated warehouse fails before Spark starts
+        input_paths.check(args.train, "train input")
+        input_paths.check(args.test, "test input")
         url = db.resolve_url(args.db_url)
-        revision.require_head(url)  # before paying for a JVM
-    except (db.DatabaseUnreachable, revision.WarehouseOutdated) as err:
+        revision.require_head(url)
+    except (input_paths.InputNotAllowed, db.DatabaseUnreachable, revision.WarehouseOutdated) as err:
         logging.getLogger("ingest").error("%s", err)
         print(f"ingest failed: {err}", file=sys.stderr)
         return 1
@@ -65,7 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         inputs = [sources.resolve(spark, "train", args.train), sources.resolve(spark, "test", args.test)]
         result = loading.load_batch(spark, inputs, url, batch_date)
-    except (sources.SourceError, db.DatabaseUnreachable, loading.ReadBackMismatch) as err:
+    except (
+        sources.SourceError,
+        input_paths.InputNotAllowed,
+        db.DatabaseUnreachable,
+        loading.ReadBackMismatch,
+    ) as err:
         logging.getLogger("ingest").error("%s", err)
         print(f"ingest failed: {err}", file=sys.stderr)
         return 1

@@ -21,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-from mqttids.runtime import broker, config, db
+from mqttids.runtime import broker, config, db, input_paths
 from mqttids.stream import tables as stream_tables
 from mqttids.stream.terms import TermSpec, parse_terms
 from mqttids.warehouse import revision
@@ -119,6 +119,8 @@ def run_produce(args: argparse.Namespace, url: str) -> None:
     replay_file = None
     if args.source == "replay" and not args.replay_url:
         replay_file = args.replay_file or DEFAULT_REPLAY
+        if args.replay_file is not None:  # the shipped sample is always allowed
+            input_paths.check(str(replay_file), "replay file")
         if not replay_file.is_file():
             raise tweet_producer.ProducerFailed(f"replay file not found: {replay_file}")
     partitions = int(config.STREAM_PARTITIONS.get())
@@ -195,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         broker.BrokerUnreachable,
         db.DatabaseUnreachable,
         revision.WarehouseOutdated,
+        input_paths.InputNotAllowed,
         tweet_producer.ProducerFailed,
         tweet_consumer.ConsumerIncomplete,
         LookupError,

@@ -31,6 +31,9 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="mqttids-airflow-"
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(PROJECT_ROOT / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(PROJECT_ROOT / "plugins"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+# Tests write their inputs to temporary folders and read fixtures: allow those (and gs://) as inputs.
+INPUT_ROOTS = ["gs://", tempfile.gettempdir(), str(PROJECT_ROOT / "tests"), str(SHARED)]
+os.environ.setdefault("MQTTIDS_INPUT_ROOTS", ",".join(INPUT_ROOTS))
 
 
 def _server_url() -> str:

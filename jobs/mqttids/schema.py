@@ -137,6 +137,10 @@ def canonical_hex(value: int) -> str:
     return f"0x{value:02x}"
 
 
+# Messages quote at most this much of a column name: the "header" may be any file's first line.
+HEADER_EXCERPT = 40
+
+
 def header_problem(header: str) -> str | None:
     """Explain how a file's header line differs from MQTTset's, or None if it matches."""
     names = [n.strip() for n in header.strip().lstrip("\ufeff").split(",")]
@@ -149,5 +153,6 @@ def header_problem(header: str) -> str | None:
         )
     for i, (got, want) in enumerate(zip(names, CSV_NAMES, strict=True), start=1):
         if got != want:
-            return f"header column {i} is {got!r}, expected {want!r}"
+            shown = got if len(got) <= HEADER_EXCERPT else got[:HEADER_EXCERPT] + "..."
+            return f"header column {i} is {shown!r}, expected {want!r}"
     return None  # pragma: no cover - unreachable: lists differ somewhere

@@ -9,7 +9,7 @@ exporter would drop files into.
 
 from __future__ import annotations
 
-from mqttids.runtime import config
+from mqttids.runtime import config, input_paths
 
 PREFIX = {"train": "train", "test": "test"}
 
@@ -21,5 +21,5 @@ def landing_glob(ds: str, split: str) -> str:
 
 
 def source_uri(params: dict, ds: str, split: str) -> str:
-    """The param's URI when given, else the day's landing files."""
-    return params.get(f"{split}_uri") or landing_glob(ds, split)
+    """The param's URI when given, else the day's landing files; a refused location fails the task here."""
+    return input_paths.check(params.get(f"{split}_uri") or landing_glob(ds, split), f"{split}_uri")

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mqttids.runtime import config
+from mqttids.runtime import config, input_paths
 from mqttids_airflow import connections
 
 JOB = Path(__file__).resolve().parents[2] / "jobs" / "tweet_stream.py"
@@ -61,7 +61,7 @@ def produce(run_id: str, params: dict) -> None:
     if params["plurals"]:
         args.append("--plurals")
     if params["replay_file"]:
-        args += ["--replay-file", params["replay_file"]]
+        args += ["--replay-file", input_paths.check(params["replay_file"], "replay_file")]
     env = {"X_BEARER_TOKEN": x_bearer_token()} if params["source"] == "x_api" else {}
     _run("produce", run_id, args, env)
 

@@ -87,6 +87,7 @@ def test_every_variable_without_a_default_is_in_env_example(env_example):
     text = (ROOT / "docker-compose.yaml").read_text()
     required = {name for name, kind, _ in VARIABLE.findall(text) if kind != "-"}
     assert required == {
+        "POSTGRES_SUPERUSER_PASSWORD",
         "MQTTIDS_DB_PASSWORD",
         "AIRFLOW_DB_PASSWORD",
         "AIRFLOW_FERNET_KEY",
@@ -97,7 +98,7 @@ def test_every_variable_without_a_default_is_in_env_example(env_example):
 
 def test_the_official_layout_with_local_executor(compose, airflow_env):
     services = compose["services"]
-    assert set(services) == AIRFLOW_SERVICES | {"postgres", "kafka"}
+    assert set(services) == AIRFLOW_SERVICES | {"secrets-check", "postgres", "kafka"}
     assert airflow_env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
     assert (
         airflow_env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
@@ -119,7 +120,7 @@ def test_the_official_layout_with_local_executor(compose, airflow_env):
 def test_health_checks_and_start_up_order(compose):
     services = compose["services"]
     for name, service in services.items():
-        if name != "airflow-init":
+        if name not in ("airflow-init", "secrets-check"):  # one-shot services: they exit
             assert service["healthcheck"]["test"], f"{name} has no health check"
     for name in AIRFLOW_SERVICES:
         depends = services[name]["depends_on"]
@@ -183,11 +184,11 @@ def test_the_containers_have_what_the_dags_read(compose, airflow_env):
         assert f"AIRFLOW_CONN_{conn_id.upper()}" in airflow_env, conn_id
     warehouse = Connection(conn_id="mqttids_db", uri=airflow_env["AIRFLOW_CONN_MQTTIDS_DB"])
     postgres = compose["services"]["postgres"]["environment"]
-    assert (warehouse.host, warehouse.schema, warehouse.login) == (
-        "postgres",
-        postgres["POSTGRES_DB"],
-        postgres["POSTGRES_USER"],
-    )
+    # The warehouse owner of docker/postgres-init/10-roles.sh, not the superuser.
+    assert (warehouse.host, warehouse.schema, warehouse.login) == ("postgres", "mqttids", "mqttids")
+    assert warehouse.login != postgres["POSTGRES_USER"]
+    metadata = airflow_env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert metadata.startswith("postgresql+psycopg2://airflow:")
     assert json.loads(airflow_env["AIRFLOW_CONN_SPARK_DEFAULT"])["host"] == "local[*]"
     known = {s.name for s in config.ALL_SETTINGS}
     assert {k for k in airflow_env if k.startswith("MQTTIDS_")} <= known

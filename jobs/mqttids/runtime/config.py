@@ -68,6 +68,16 @@ JDBC_PACKAGE = Setting(
     "org.postgresql:postgresql:42.7.4",
     "Maven coordinates used through `spark.jars.packages` when no jar is found locally.",
 )
+SPARK_UI = Setting(
+    "MQTTIDS_SPARK_UI",
+    "false",
+    "Whether jobs start Spark's web UI ('true'): it listens on every interface, port 4040 on.",
+)
+AIRFLOW_HOST = Setting(
+    "MQTTIDS_AIRFLOW_HOST",
+    "127.0.0.1",
+    "Address the web UI of make airflow listens on; 0.0.0.0 serves other machines too.",
+)
 SPARK_MASTER = Setting(
     "MQTTIDS_SPARK_MASTER",
     "local[*]",
@@ -94,6 +104,13 @@ ARTIFACTS_URI = Setting(
     str(PROJECT_ROOT / ".local" / "artifacts"),
     "Root of the learning run folders (features, models, predictions, plots): a local path, or `gs://` "
     "(needed in Dataproc mode).",
+)
+INPUT_ROOTS = Setting(
+    "MQTTIDS_INPUT_ROOTS",
+    "gs://",
+    "Where inputs (train/test CSVs, replay files) may be read besides MQTTIDS_DATA_DIR and "
+    "MQTTIDS_LANDING_URI: comma-separated local folders and URI prefixes (gs://bucket/path, "
+    "hdfs://namenode/path). Any other path or scheme (http://, ...) is refused.",
 )
 TUNE_ROWS = Setting(
     "MQTTIDS_TUNE_ROWS",
@@ -143,6 +160,18 @@ GCS_PREFIX = Setting(
     "mqttids",
     "Dataproc mode: folder in the bucket for code packages (`<prefix>/<version>/`) and init actions "
     "(`<prefix>/init/`).",
+)
+DB_URL_FILE = Setting(
+    "MQTTIDS_DB_URL_FILE",
+    "",
+    "File holding the PostgreSQL URL, read when MQTTIDS_DB_URL is empty; Airflow hands Spark jobs "
+    "their URL this way (a mode 0600 file), so it is on no command line.",
+)
+K8S_DB_SECRET = Setting(
+    "MQTTIDS_K8S_DB_SECRET",
+    "",
+    "Kubernetes Spark master: the Secret holding the database URL, as name:key, read by the driver "
+    "as MQTTIDS_DB_URL. Empty: the URL is shipped as a 0600 file with --files.",
 )
 DB_SECRET = Setting(
     "MQTTIDS_DB_SECRET",
@@ -201,10 +230,13 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     JDBC_JAR,
     JDBC_PACKAGE,
     SPARK_MASTER,
+    SPARK_UI,
+    AIRFLOW_HOST,
     MAX_REJECT_RATIO,
     SCHEDULE,
     TASK_RETRIES,
     ARTIFACTS_URI,
+    INPUT_ROOTS,
     TUNE_ROWS,
     EXECUTOR,
     DATAPROC_IMAGE,
@@ -213,6 +245,8 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     DATAPROC_IDLE_TTL,
     CLOUDSQL_INSTANCE,
     GCS_PREFIX,
+    DB_URL_FILE,
+    K8S_DB_SECRET,
     DB_SECRET,
     KAFKA_BOOTSTRAP_SERVERS,
     STREAM_TOPIC,
