@@ -30,7 +30,8 @@ from mqttids.warehouse import tables
 REPO = Path(__file__).resolve().parents[2]
 INGEST = REPO / "jobs" / "ingest.py"
 
-# From shared/mqttset/README.md: hex flag columns, verbatim text columns; the rest numeric.
+# From the MQTTset README (tests/fixtures/mqttset/README.md): hex flag columns, verbatim text
+# columns; the rest numeric.
 HEX = {"tcp.flags", "mqtt.conack.flags", "mqtt.conflags", "mqtt.hdrflags"}
 TEXT = {"mqtt.msg", "mqtt.protoname", "target"}
 
