@@ -9,6 +9,9 @@ redelivered messages harmless. ``mqtt.tweet_term_counts`` is the answer, per
 run, window and term. ``mqtt.tweet_stream_offsets`` is where the consumer's
 Kafka offsets are committed, in the same transaction as the rows they cover;
 ``mqtt.tweet_stream_ends`` records the producer's end-of-run marker per partition.
+``mqtt.tweet_stream_dead_letters`` quarantines the messages the consumer could not
+decode (where it read them, the first bytes, why), so one bad message neither stops
+the stream nor disappears; they are written with the offsets that move past them.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ TWEETS = f"{SCHEMA}.tweets"
 COUNTS = f"{SCHEMA}.tweet_term_counts"
 OFFSETS = f"{SCHEMA}.tweet_stream_offsets"
 ENDS = f"{SCHEMA}.tweet_stream_ends"
+DEAD_LETTERS = f"{SCHEMA}.tweet_stream_dead_letters"
+# How much of a quarantined message is kept: enough to see what it was, never a whole huge value.
+DEAD_LETTER_BYTES = 4096
 
 DDL = f"""
 CREATE SCHEMA IF NOT EXISTS {SCHEMA};
@@ -94,6 +100,22 @@ CREATE TABLE IF NOT EXISTS {ENDS} (
   PRIMARY KEY (run_id, topic, kafka_partition)
 );
 COMMENT ON TABLE {ENDS} IS 'End-of-run markers the consumer has read, one per partition.';
+
+-- Warehouse revision 0003 (jobs/mqttids/warehouse/migrations/versions/0003_dead_letters.py).
+CREATE TABLE IF NOT EXISTS {DEAD_LETTERS} (
+  consumer text NOT NULL,
+  topic text NOT NULL,
+  kafka_partition integer NOT NULL,
+  kafka_offset bigint NOT NULL,
+  run_id text,
+  raw bytea,
+  raw_bytes integer NOT NULL CHECK (raw_bytes >= 0),
+  reason text NOT NULL,
+  quarantined_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  PRIMARY KEY (consumer, topic, kafka_partition, kafka_offset)
+);
+COMMENT ON TABLE {DEAD_LETTERS} IS
+  'Messages the tweet consumer could not decode: where, its first {DEAD_LETTER_BYTES} bytes, its size, why.';
 """
 
 
