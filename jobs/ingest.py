@@ -56,7 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         inputs = [sources.resolve(spark, "train", args.train), sources.resolve(spark, "test", args.test)]
         result = loading.load_batch(spark, inputs, url, batch_date)
-    except (sources.SourceError, db.DatabaseUnreachable, loading.ReadBackMismatch) as err:
+    except (
+        sources.SourceError,
+        db.DatabaseUnreachable,
+        loading.ReadBackMismatch,
+        loading.LoadInProgress,
+    ) as err:
         logging.getLogger("ingest").error("%s", err)
         print(f"ingest failed: {err}", file=sys.stderr)
         return 1
