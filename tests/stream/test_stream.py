@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import tweepy
 
+from mqttids.stream import tables as stream_tables
 from mqttids.stream.terms import TermSpec, parse_terms
 from mqttids.stream.tweet_producer import TweetPublisher, sync_rules
 from mqttids.xapi import replay as x_replay
@@ -372,6 +373,26 @@ class FlakyProxy:
         self._listen()
 
 
+def _wait_until_listening(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+    """Return once something accepts connections on the port; fail if the process dies first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        assert process.poll() is None, f"the broker exited with {process.returncode}"
+        assert time.monotonic() < deadline, f"nothing listens on port {port} after {timeout} s"
+        time.sleep(0.05)
+
+
+def _wait_for(condition, timeout: float, what: str):
+    """Poll ``condition`` until it returns something true; its value, or a failure naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"{what}: not reached after {timeout} s"
+        time.sleep(0.05)
+    return value
+
+
 @pytest.fixture()
 def flaky_broker(tmp_path):
     """A tansu broker reachable only through a FlakyProxy (it advertises the proxy's address)."""
@@ -391,7 +412,7 @@ def flaky_broker(tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    time.sleep(0.5)
+    _wait_until_listening(port, broker)
     yield proxy
     broker.kill()  # in-memory and throwaway; SIGTERM waits for its clients
     broker.wait()
@@ -400,14 +421,19 @@ def flaky_broker(tmp_path):
 def test_broker_blip_mid_stream_loses_nothing(flaky_broker, replay_file, db_url, db_conn, topic):
     path, tweets = replay_file
     common = ["--run-id", "blip", "--bootstrap", f"127.0.0.1:{flaky_broker.port}", "--topic", topic]
+    totals, windows, delivered = expected_counts(tweets)
+    stream_tables.ensure_tables(db_conn)  # so progress can be read before the producer starts
     producer = start(
-        "produce", *common, "--replay-file", str(path), "--rate", "60", "--duration", "60", db_url=db_url
+        "produce", *common, "--replay-file", str(path), "--rate", "40", "--duration", "60", db_url=db_url
     )
-    time.sleep(2.5)  # a third of the way through the file
+    consumer = start("consume", *common, "--duration", "90", db_url=db_url)
+    # The blip comes when the stream is observably under way, not after a guessed time.
+    before = _wait_for(lambda: (n := stored(db_conn, "blip")[2]) >= 20 and n, 60, "20 tweets stored")
     flaky_broker.blip(2.0)
+    assert before < delivered, "the blip must come mid-stream"
     output = producer.communicate(timeout=90)[0]
     assert producer.returncode == 0, output[-3000:]
     assert "Connection lost" in output  # the blip did reach the producer
-    consumed = cli("consume", *common, "--duration", "60", db_url=db_url)
-    assert consumed.returncode == 0, consumed.stderr[-3000:]
-    assert stored(db_conn, "blip") == expected_counts(tweets)
+    consumed = consumer.communicate(timeout=90)[0]
+    assert consumer.returncode == 0, consumed[-3000:]
+    assert stored(db_conn, "blip") == (totals, windows, delivered)  # the rest arrived after it
