@@ -37,20 +37,27 @@ JOB = PROJECT_ROOT / "jobs" / "tweet_stream.py"
 TERMS = parse_terms("slowite,bruteforce,flood,malformed,dos,legitimate")
 
 
-def expected_counts(tweets: list[dict]) -> tuple[Counter, Counter, int]:
-    """(mentions per term, mentions per (window start, term), tweets delivered) for 60 s windows."""
+def expected_counts(
+    tweets: list[dict], plurals: bool = False, window: int = 60
+) -> tuple[Counter, Counter, int]:
+    """(mentions per term, mentions per (window start, term), tweets delivered).
+
+    With ``plurals``, term + "s" counts too, for terms not already ending in "s".
+    """
     totals, windows, delivered = Counter(), Counter(), 0
     for tweet in tweets:
         words = Counter(re.findall(r"\w+", tweet["text"].lower()))
-        hits = {t: words[t] for t in TERMS if words[t] and (t != "dos" or tweet["lang"] == "en")}
+        found = {t: words[t] + (words[t + "s"] if plurals and not t.endswith("s") else 0) for t in TERMS}
+        hits = {t: n for t, n in found.items() if n and (t != "dos" or tweet["lang"] == "en")}
         if not hits:
             continue
         delivered += 1
         created = datetime.fromisoformat(tweet["created_at"].replace("Z", "+00:00"))
-        minute = created.replace(second=0, microsecond=0)
+        epoch = int(created.timestamp())
+        start = datetime.fromtimestamp(epoch - epoch % window, UTC)
         for term, n in hits.items():
             totals[term] += n
-            windows[(minute, term)] += n
+            windows[(start, term)] += n
     return totals, windows, delivered
 
 
@@ -278,7 +285,7 @@ def test_rule_sync_is_idempotent_and_removes_stale_rules(replay_server):
 
 
 def _dags_test(
-    tmp_path: Path, db_url: str, bootstrap: str, topic: str, conf: dict
+    tmp_path: Path, db_url: str, bootstrap: str, topic: str, conf: dict, env: dict | None = None
 ) -> subprocess.CompletedProcess:
     from mqttids_airflow import local
 
@@ -289,6 +296,7 @@ def _dags_test(
         "MQTTIDS_DATA_DIR": str(tmp_path / "data"),
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "MQTTIDS_STREAM_TOPIC": topic,
+        **(env or {}),
     }
     local.migrate(env)
     return subprocess.run(
@@ -316,6 +324,42 @@ def test_dag_runs_producer_consumer_and_chart(tmp_path, replay_file, kafka_boots
     db_conn.commit()
     assert stored(db_conn, run_id) == expected_counts(tweets)
     assert list((tmp_path / "data" / "stream").glob("*.png"))
+
+
+def test_dag_params_reach_the_stream_x_api_with_plurals_and_windows(
+    tmp_path, replay_file, kafka_bootstrap, db_url, db_conn, topic
+):
+    """source=x_api: the real client path against the local X API stand-in, token from the connection."""
+    path, tweets = replay_file
+    server = x_replay.ReplayServer(
+        x_replay.ReplayState(x_replay.read_tweets(path), token="conn-token", rate=0, keepalive=0.3)
+    ).start()
+    env = {
+        "MQTTIDS_X_API_URL": server.url,
+        "AIRFLOW_CONN_X_API": json.dumps({"conn_type": "generic", "password": "conn-token"}),
+        "X_BEARER_TOKEN": "not-this-one",  # the connection's password wins
+    }
+    terms = ",".join(TERMS)
+    conf = {"source": "x_api", "plurals": True, "window_seconds": 30, "duration": 10, "terms": terms}
+    try:
+        result = _dags_test(tmp_path, db_url, kafka_bootstrap, topic, conf, env)
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert server.state.connections >= 1  # the producer streamed from the stand-in, not the real API
+    with db_conn.cursor() as cur:
+        cur.execute(
+            "SELECT run_id, terms, plurals, window_seconds FROM mqtt.tweet_stream_runs "
+            "WHERE source = 'x_api' AND run_id LIKE 'manual__%'"
+        )
+        runs = cur.fetchall()
+    db_conn.commit()
+    assert len(runs) == 1, runs
+    run_id, stored_terms, plurals, window = runs[0]
+    assert (stored_terms, plurals, window) == (list(TERMS), True, 30)
+    expected = expected_counts(tweets, plurals=True, window=30)
+    assert expected[0] != expected_counts(tweets)[0]  # the sample has plurals: the param changes counts
+    assert stored(db_conn, run_id) == expected
 
 
 def test_dag_fails_fast_when_the_broker_is_down(tmp_path, replay_file, db_url, topic):
