@@ -14,7 +14,7 @@ project: the Variables ``mqttids_gcp_project``, ``mqttids_gcp_region``,
 connection; an existing cluster from the ``dataproc_cluster`` param (empty:
 an ephemeral cluster for the run). The cluster's shape (image, machine type,
 workers, idle TTL, Cloud SQL proxy) is a deployment setting read at parse time
-(``jobs/mqttids/config.py``), since it must be numbers, not templates.
+(``jobs/mqttids/runtime/config.py``), since it must be numbers, not templates.
 """
 
 from __future__ import annotations

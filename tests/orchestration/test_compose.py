@@ -5,7 +5,7 @@ project needs: the services of Airflow 3's official layout with health
 checks and start-up order, pinned images, secrets only from .env, every
 mounted or copied file present, and the DAGs parsing with the environment
 the containers get. What this cannot show: that the images build and the
-stack starts (README, "Run the full stack with Docker").
+stack starts (docs/docker.md, "What the tests verify, and what they do not").
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ reject unknown fields and wrong types. Jobs are then submitted, and the
 cluster created and deleted, through the real operators, hook and clients to
 local gRPC stand-ins for Dataproc's JobController and ClusterController (only
 the endpoint is replaced), so the requests on the wire are what is checked.
-Not checked here: that GCP accepts them (README, "Running on GCP").
+Not checked here: that GCP accepts them (docs/gcp.md, "What the tests verify, and what they do not").
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ VARIABLES = {
     "MQTTIDS_GCS_BUCKET": "mqttids-demo-code",
     "MQTTIDS_DATAPROC_SERVICE_ACCOUNT": "dataproc-jobs@mqttids-demo.iam.gserviceaccount.com",
 }
-# The seed's cluster, the README's example: 1 master + 2 workers, n2d-standard-2.
+# The seed's cluster, the example in docs/gcp.md: 1 master + 2 workers, n2d-standard-2.
 SEED_SHAPE = {"MQTTIDS_DATAPROC_MACHINE_TYPE": "n2d-standard-2", "MQTTIDS_DATAPROC_WORKERS": "2"}
 RUN_ID = "scheduled__2026-11-28T00:00:00+00:00"
 
