@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         input_paths.InputNotAllowed,
         db.DatabaseUnreachable,
         loading.ReadBackMismatch,
+        loading.LoadInProgress,
     ) as err:
         logging.getLogger("ingest").error("%s", err)
         print(f"ingest failed: {err}", file=sys.stderr)

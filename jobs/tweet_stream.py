@@ -165,6 +165,8 @@ def run_consume(args: argparse.Namespace, url: str) -> None:
     finally:
         conn.close()
     print(f"consumed {result.messages} messages, {result.new_tweets} new tweets stored")
+    if result.quarantined:
+        print(f"quarantined {result.quarantined} undecodable messages in mqtt.tweet_stream_dead_letters")
 
 
 def run_chart(args: argparse.Namespace, url: str) -> None:

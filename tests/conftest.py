@@ -19,10 +19,10 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from fixtures import REAL_TEST, REAL_TRAIN, require
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-REAL_TRAIN = SHARED / "mqttset" / "real_train_rows.csv"
-REAL_TEST = SHARED / "mqttset" / "real_test_rows.csv"
+# Every skip is a failure (tests/noskip.py).
+pytest_plugins = ("noskip",)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,10 +124,8 @@ def generate():
 
 @pytest.fixture(scope="session")
 def real_rows() -> tuple[Path, Path]:
-    """The genuine MQTTset rows shipped in shared/ (train, test)."""
-    if not REAL_TRAIN.exists():
-        pytest.skip(f"genuine rows not found at {REAL_TRAIN}")
-    return REAL_TRAIN, REAL_TEST
+    """The genuine MQTTset rows (train, test), from tests/fixtures."""
+    return require(REAL_TRAIN), require(REAL_TEST)
 
 
 @pytest.fixture(scope="session")

@@ -21,13 +21,13 @@ import jsonschema
 import pytest
 import yaml
 from airflow.models.connection import Connection
+from fixtures import COMPOSE_SCHEMA, require
 
 from mqttids.runtime import config
 from mqttids.runtime.spark import DEBIAN_JDBC_JAR
 from mqttids_airflow import connections
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA = ROOT.parent / "shared" / "schemas" / "compose-spec.json"
 AIRFLOW_SERVICES = {
     "airflow-apiserver",
     "airflow-scheduler",
@@ -69,9 +69,7 @@ def airflow_env(compose, env_example) -> dict[str, str]:
 
 
 def test_compose_file_matches_the_compose_schema(compose):
-    if not SCHEMA.exists():
-        pytest.skip(f"Compose schema not found at {SCHEMA}")
-    jsonschema.validate(compose, json.loads(SCHEMA.read_text()))
+    jsonschema.validate(compose, json.loads(require(COMPOSE_SCHEMA).read_text()))
 
 
 def test_images_are_pinned_and_secrets_come_from_the_environment(compose):

@@ -49,6 +49,7 @@ TABLES = {
     stream_tables.COUNTS,
     stream_tables.OFFSETS,
     stream_tables.ENDS,
+    stream_tables.DEAD_LETTERS,
 }
 
 

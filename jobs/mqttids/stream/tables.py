@@ -9,6 +9,9 @@ redelivered messages harmless. ``mqtt.tweet_term_counts`` is the answer, per
 run, window and term. ``mqtt.tweet_stream_offsets`` is where the consumer's
 Kafka offsets are committed, in the same transaction as the rows they cover;
 ``mqtt.tweet_stream_ends`` records the producer's end-of-run marker per partition.
+``mqtt.tweet_stream_dead_letters`` quarantines the messages the consumer could not
+decode (where it read them, the first bytes, why), so one bad message neither stops
+the stream nor disappears; they are written with the offsets that move past them.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ TWEETS = f"{SCHEMA}.tweets"
 COUNTS = f"{SCHEMA}.tweet_term_counts"
 OFFSETS = f"{SCHEMA}.tweet_stream_offsets"
 ENDS = f"{SCHEMA}.tweet_stream_ends"
+DEAD_LETTERS = f"{SCHEMA}.tweet_stream_dead_letters"
+# How much of a quarantined message is kept: enough to see what it was, never a whole huge value.
+DEAD_LETTER_BYTES = 4096
 
 
 @dataclass(frozen=True)
