@@ -32,7 +32,7 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(PROJECT_ROOT / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(PROJECT_ROOT / "plugins"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 # Tests write their inputs to temporary folders and read fixtures: allow those (and gs://) as inputs.
-INPUT_ROOTS = ["gs://", tempfile.gettempdir(), str(PROJECT_ROOT / "tests"), str(SHARED)]
+INPUT_ROOTS = ["gs://", tempfile.gettempdir(), str(PROJECT_ROOT / "tests")]
 os.environ.setdefault("MQTTIDS_INPUT_ROOTS", ",".join(INPUT_ROOTS))
 
 

@@ -26,7 +26,6 @@ from pathlib import Path
 import pytest
 import tweepy
 
-from mqttids.stream import tables as stream_tables
 from mqttids.stream.terms import TermSpec, parse_terms
 from mqttids.stream.tweet_producer import TweetPublisher, sync_rules
 from mqttids.xapi import replay as x_replay
