@@ -86,6 +86,28 @@ ARTIFACTS_URI = Setting(
     str(PROJECT_ROOT / ".local" / "artifacts"),
     "Root of learning runs' files (features, models, predictions, plots); local path or gs://.",
 )
+MLFLOW_TRACKING_URI = Setting(
+    "MLFLOW_TRACKING_URI",
+    "",
+    "MLflow tracking server the learning jobs log to (http://host:port). Empty: the embedded "
+    "server (python -m mqttids.runtime.embedded_mlflow start, or make mlflow).",
+)
+MLFLOW_DB = Setting(
+    "MQTTIDS_MLFLOW_DB",
+    "mlflow",
+    "Embedded MLflow server: its backend-store database on the warehouse's PostgreSQL server "
+    "(never Airflow's metadata database).",
+)
+MLFLOW_ARTIFACTS = Setting(
+    "MQTTIDS_MLFLOW_ARTIFACTS",
+    str(PROJECT_ROOT / ".local" / "mlflow" / "artifacts"),
+    "Embedded MLflow server: where it stores models and figures; local path or gs://.",
+)
+MLFLOW_MODEL = Setting(
+    "MQTTIDS_MLFLOW_MODEL",
+    "mqtt_ids_packet",
+    "Registered MLflow model of the packet-level classifiers; alias @champion is the served one.",
+)
 TUNE_ROWS = Setting(
     "MQTTIDS_TUNE_ROWS",
     "50000",
@@ -188,6 +210,10 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     SCHEDULE,
     TASK_RETRIES,
     ARTIFACTS_URI,
+    MLFLOW_TRACKING_URI,
+    MLFLOW_DB,
+    MLFLOW_ARTIFACTS,
+    MLFLOW_MODEL,
     TUNE_ROWS,
     EXECUTOR,
     DATAPROC_IMAGE,
