@@ -23,8 +23,8 @@ ROWS = 3000
 
 
 @pytest.fixture(scope="module")
-def airflow_env(tmp_path_factory, db_url) -> dict[str, str]:
-    """Environment for the Airflow CLI: a migrated throwaway home, the test database."""
+def airflow_env(tmp_path_factory, db_url, mlflow_server) -> dict[str, str]:
+    """Environment for the Airflow CLI: a migrated throwaway home, the test database and MLflow."""
     home = tmp_path_factory.mktemp("airflow-home")
     landing = tmp_path_factory.mktemp("landing")
     env = {
@@ -35,6 +35,7 @@ def airflow_env(tmp_path_factory, db_url) -> dict[str, str]:
         "MQTTIDS_SPARK_MASTER": "local[2]",
         "MQTTIDS_ARTIFACTS_URI": str(tmp_path_factory.mktemp("artifacts")),
         "MQTTIDS_TUNE_ROWS": "1500",
+        "MLFLOW_TRACKING_URI": mlflow_server["uri"],
     }
     local.migrate(env)
     return env

@@ -125,5 +125,7 @@ def local_copy(uri: str, into: str) -> Path:
         return Path(uri).resolve()
     filesystem, path = _fs(uri)
     target = Path(into) / Path(path).name
-    fs.copy_files(path, str(target), source_filesystem=filesystem, destination_filesystem=fs.LocalFileSystem())
+    fs.copy_files(
+        path, str(target), source_filesystem=filesystem, destination_filesystem=fs.LocalFileSystem()
+    )
     return target

@@ -153,7 +153,9 @@ def _rescored(holder: Contender, challenger: Contender, rescore: Callable[[Conte
         score = rescore(holder)
     except ChampionFilesMissing as err:
         return Decision(
-            False, f"champion version {holder.version} could not be re-scored: its files are gone ({err}); kept", holder
+            False,
+            f"champion version {holder.version} could not be re-scored: its files are gone ({err}); kept",
+            holder,
         )
     return decide(challenger, replace(holder, macro_f1=score, test_fingerprint=challenger.test_fingerprint))
 
@@ -169,7 +171,11 @@ def challenge(
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"mqttids.champion.{name}",))
         holder = current(client, name)
-        if holder and holder.test_fingerprint != challenger.test_fingerprint and holder.version != challenger.version:
+        if (
+            holder
+            and holder.test_fingerprint != challenger.test_fingerprint
+            and holder.version != challenger.version
+        ):
             try:
                 decision = _rescored(holder, challenger, rescore)
             except Exception as err:

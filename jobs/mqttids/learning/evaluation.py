@@ -55,15 +55,21 @@ def trained_runs(client, dag_id: str, run_id: str, requested: list[str]) -> dict
         else:
             found[model] = run
     if not found:
-        raise FileNotFoundError(f"no trained model for run {run_id} in MLflow experiment {dag_id}: did the trainers run?")
+        raise FileNotFoundError(
+            f"no trained model for run {run_id} in MLflow experiment {dag_id}: did the trainers run?"
+        )
     return found
 
 
-def evaluate_model(client, folder: RunFolder, meta: dict, name: str, run, registered: str) -> tuple[dict, ModelResult]:
+def evaluate_model(
+    client, folder: RunFolder, meta: dict, name: str, run, registered: str
+) -> tuple[dict, ModelResult]:
     """Score, log to the model's MLflow run, register a version; return its warehouse row and scores."""
     test, unseen = score_predictions(folder.predictions(name))
     title = f"{name}: accuracy {test.accuracy:.3f}, macro F1 {test.macro_f1:.3f}"
-    tracking.log_test_scores(run.info.run_id, {"test": test, "unseen": unseen}, confusion_png(test.matrix, title), title)
+    tracking.log_test_scores(
+        run.info.run_id, {"test": test, "unseen": unseen}, confusion_png(test.matrix, title), title
+    )
     version = tracking.register(client, run, registered, test.macro_f1, meta["test_fingerprint"])
     row = {
         "run_id": meta["run_id"],
@@ -101,15 +107,16 @@ def check_files(client, name: str, holder: champion.Contender) -> None:
     from mlflow.artifacts import list_artifacts
 
     version = client.get_model_version(name, holder.version)
-    model_id = version.source.removeprefix("models:/")
-    location = client.get_logged_model(model_id).artifact_location
+    location = client.get_model_version_download_uri(name, holder.version)
     if not list_artifacts(artifact_uri=location):
         raise champion.ChampionFilesMissing(f"no files at {location}")
     if holder.kind == "keras" and not client.list_artifacts(version.run_id, tracking.FEATURE_PIPELINE):
         raise champion.ChampionFilesMissing(f"run {version.run_id} has no {tracking.FEATURE_PIPELINE}")
 
 
-def rescore_champion(url: str, meta: dict, folder: RunFolder, client, name: str, holder: champion.Contender) -> float:
+def rescore_champion(
+    url: str, meta: dict, folder: RunFolder, client, name: str, holder: champion.Contender
+) -> float:
     """The champion's macro F1 on this run's test rows, loaded through ``models:/<name>@champion``."""
     import mlflow
     import mlflow.spark
@@ -127,7 +134,9 @@ def rescore_champion(url: str, meta: dict, folder: RunFolder, client, name: str,
         return Scores(spark_confusion(mlflow.spark.load_model(uri).transform(labelled))).macro_f1
     run_id = client.get_model_version(name, holder.version).run_id
     with tempfile.TemporaryDirectory() as tmp:
-        pipeline = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=tracking.FEATURE_PIPELINE, dst_path=tmp)
+        pipeline = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=tracking.FEATURE_PIPELINE, dst_path=tmp
+        )
         test = features.scoring_frame(PipelineModel.load(pipeline), packets)
         staged = folder.rescore(name, holder.version)
         test.select("x", "label").write.mode("overwrite").parquet(staged)
@@ -162,10 +171,19 @@ def evaluate(
         conn.commit()
         best = max(results, key=lambda r: r.test.macro_f1)
         challenger = champion.Contender(
-            run_id, best.model, best.test.macro_f1, meta["test_fingerprint"], best.version, runs[best.model].data.tags[tracking.TAG_KIND]
+            run_id,
+            best.model,
+            best.test.macro_f1,
+            meta["test_fingerprint"],
+            best.version,
+            runs[best.model].data.tags[tracking.TAG_KIND],
         )
         decision = champion.challenge(
-            conn, client, registered, challenger, lambda c: rescore_champion(url, meta, folder, client, registered, c)
+            conn,
+            client,
+            registered,
+            challenger,
+            lambda c: rescore_champion(url, meta, folder, client, registered, c),
         )
     finally:
         conn.close()

@@ -39,9 +39,9 @@ CREATE TABLE IF NOT EXISTS {MODEL_RUNS} (
   run_id text NOT NULL,
   model text NOT NULL,
   kind text NOT NULL CHECK (kind IN ('spark', 'keras')),
-  mlflow_run_id text NOT NULL,
-  registered_model text NOT NULL,
-  model_version text NOT NULL,
+  mlflow_run_id text,  -- NULL only for rows registered before MLflow (revision 0004)
+  registered_model text,
+  model_version text,
   test_rows bigint NOT NULL,
   batch_from date,
   batch_to date,

@@ -64,7 +64,7 @@ def log_model(model: Model, folder: RunFolder, meta: dict) -> None:
     served = PipelineModel(stages=[*features.load_pipeline(folder.pipeline).stages, model])
     mlflow.spark.log_model(
         served,
-        name="model",
+        "model",
         input_example=pd.DataFrame(meta["input_example"]),
         pip_requirements=tracking.pip_requirements("pyspark"),
     )
@@ -130,7 +130,8 @@ def _train(spark, name, folder, size, grid_file, tune_rows, folds, weighting) ->
     best = max(range(len(maps)), key=lambda i: cv.avgMetrics[i])
     params = {p.name: v for p, v in maps[best].items()}
     candidates = [
-        {"params": {p.name: v for p, v in m.items()}, "score": float(cv.avgMetrics[i])} for i, m in enumerate(maps)
+        {"params": {p.name: v for p, v in m.items()}, "score": float(cv.avgMetrics[i])}
+        for i, m in enumerate(maps)
     ]
     for c in candidates:
         log.info("%s candidate %s: CV macro F1 %.4f", name, c["params"], c["score"])

@@ -196,7 +196,10 @@ def log_and_check(model, folder: RunFolder, size: int):
 
     example = next(stream(folder.features("test"), size))[0][:5]
     info = mlflow.keras.log_model(
-        model, name="model", input_example=example, pip_requirements=tracking.pip_requirements("tensorflow", "keras")
+        model,
+        name="model",
+        input_example=example,
+        pip_requirements=tracking.pip_requirements("tensorflow", "keras"),
     )
     with tempfile.TemporaryDirectory() as tmp:
         mlflow.log_artifacts(str(local_copy(folder.pipeline, tmp)), tracking.FEATURE_PIPELINE)

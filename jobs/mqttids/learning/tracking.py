@@ -149,7 +149,9 @@ def start_run(client, key: RunKey, kind: str, meta: dict[str, Any]):
 
     experiment = experiment_id(client, key.dag_id)
     for stale in client.search_runs([experiment], f"{key.filter()} AND attributes.status = 'RUNNING'"):
-        log.warning("MLflow run %s of an earlier attempt never finished: marking it FAILED", stale.info.run_id)
+        log.warning(
+            "MLflow run %s of an earlier attempt never finished: marking it FAILED", stale.info.run_id
+        )
         client.set_terminated(stale.info.run_id, "FAILED")
     tags = {
         TAG_DAG: key.dag_id,
@@ -182,7 +184,9 @@ def log_training(record: dict[str, Any], cv_results: list[dict[str, Any]], meta:
     """Params, the CV grid and every candidate's score, times, and the feature decisions."""
     import mlflow
 
-    mlflow.log_params({k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in record["params"].items()})
+    mlflow.log_params(
+        {k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in record["params"].items()}
+    )
     mlflow.log_params({"cv_folds": record["cv_folds"], "cv_metric": record["cv_metric"]})
     mlflow.log_metrics(
         {
@@ -196,9 +200,14 @@ def log_training(record: dict[str, Any], cv_results: list[dict[str, Any]], meta:
     for step, candidate in enumerate(cv_results):
         mlflow.log_metric("cv_candidate_macro_f1", candidate["score"], step=step)
     mlflow.log_dict({"grid": record["grid"], "candidates": cv_results}, "cv/grid.json")
-    mlflow.log_dict({"columns": meta["columns"], "feature_size": meta["feature_size"]}, "features/columns.json")
     mlflow.log_dict(
-        {k: meta[k] for k in ("class_weights", "class_counts", "train_rows", "test_rows", "test_fingerprint")},
+        {"columns": meta["columns"], "feature_size": meta["feature_size"]}, "features/columns.json"
+    )
+    mlflow.log_dict(
+        {
+            k: meta[k]
+            for k in ("class_weights", "class_counts", "train_rows", "test_rows", "test_fingerprint")
+        },
         "features/summary.json",
     )
 
@@ -246,7 +255,9 @@ def register(client, run, name: str, macro_f1: float, fingerprint: str):
     from mlflow.exceptions import MlflowException
 
     try:
-        client.create_registered_model(name, description="MQTTset intrusion classifiers; @champion is served.")
+        client.create_registered_model(
+            name, description="MQTTset intrusion classifiers; @champion is served."
+        )
     except MlflowException as err:
         if err.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
@@ -255,8 +266,9 @@ def register(client, run, name: str, macro_f1: float, fingerprint: str):
         version = existing[0]
         log.info("%s: already registered as %s version %s", run.data.tags[TAG_MODEL], name, version.version)
     else:
-        source = logged_model_uri(client, run)
-        version = mlflow.register_model(source, name, tags={TAG_RUN: run.data.tags[TAG_RUN]})
+        version = mlflow.register_model(
+            f"runs:/{run.info.run_id}/model", name, tags={TAG_RUN: run.data.tags[TAG_RUN]}
+        )
     for key, value in {
         TAG_F1: repr(float(macro_f1)),
         TAG_FINGERPRINT: fingerprint,
@@ -266,16 +278,6 @@ def register(client, run, name: str, macro_f1: float, fingerprint: str):
     }.items():
         client.set_model_version_tag(name, version.version, key, value)
     return client.get_model_version(name, version.version)
-
-
-def logged_model_uri(client, run) -> str:
-    """``models:/<model id>`` of the model the trainer logged in ``run``."""
-    models = client.search_logged_models(
-        experiment_ids=[run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'"
-    )
-    if not models:
-        raise FileNotFoundError(f"MLflow run {run.info.run_id} has no logged model: did its trainer finish?")
-    return f"models:/{models[0].model_id}"
 
 
 def champion_uri(name: str) -> str:
