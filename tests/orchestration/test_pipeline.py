@@ -120,6 +120,17 @@ def test_pipeline_loads_quarantines_analyses_and_learns(airflow_env, sample, db_
         assert cur.fetchall() == [(m, test_rows) for m in ("dnn_narrow", "dnn_wide", "lr", "rf")]
         cur.execute("SELECT count(*) FROM mqtt.champion_decisions WHERE run_id = %s", (run_id,))
         assert cur.fetchone()[0] == 1
+    # ... and tracked in MLflow: one run per model in the DAG's experiment, the champion an alias.
+    from mlflow import MlflowClient
+
+    client = MlflowClient(airflow_env["MLFLOW_TRACKING_URI"])
+    experiment = client.get_experiment_by_name("mqtt_pipeline")
+    runs = client.search_runs([experiment.experiment_id], f"tags.`airflow.run_id` = '{run_id}'")
+    assert sorted(r.data.tags["mqttids.model"] for r in runs) == ["dnn_narrow", "dnn_wide", "lr", "rf"]
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    assert client.get_model_version_by_alias("mqtt_ids_packet", "champion").run_id in {
+        r.info.run_id for r in runs
+    }
     assert "Models of learning run" in result.stdout + result.stderr
 
 
