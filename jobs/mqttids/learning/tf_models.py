@@ -193,7 +193,6 @@ def log_and_check(model, folder: RunFolder, size: int):
     MLflow, and insist the loaded model predicts the same as the one in memory."""
     import mlflow
     import mlflow.keras
-
     from mlflow.models import infer_signature
 
     example = next(stream(folder.features("test"), size))[0][:5]

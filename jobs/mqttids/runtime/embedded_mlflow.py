@@ -163,6 +163,9 @@ def start(warehouse_url: str | None = None, port: int | None = None, folder: Pat
         **os.environ,
         "MLFLOW_BACKEND_STORE_URI": backend_store_uri(url),
         "MLFLOW_ARTIFACTS_DESTINATION": destination,
+        # No job runner: its Huey consumers (GenAI evaluation, trace rollups, none used here)
+        # are about ten processes of ~400 MB each.
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": os.environ.get("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false"),
     }
     env.pop("MLFLOW_TRACKING_URI", None)
     log.info("starting the embedded MLflow server on %s (log: %s)", uri, logfile)
