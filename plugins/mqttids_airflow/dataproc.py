@@ -67,6 +67,7 @@ CLUSTER_PIP_PACKAGES = (
 SECRET_ENV = "spark.yarn.appMasterEnv.MQTTIDS_DB_SECRET"
 URL_ENV = "spark.yarn.appMasterEnv.MQTTIDS_DB_URL"
 TRACKING_ENV = "spark.yarn.appMasterEnv.MLFLOW_TRACKING_URI"
+CODE_VERSION_ENV = "spark.yarn.appMasterEnv.MQTTIDS_CODE_VERSION"  # the zip has no files to hash
 PROXY_PORT = 5432
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
@@ -86,7 +87,7 @@ def job_dict(job: str, args: list[str], *, jdbc: bool, spark_conf: dict[str, str
         "properties": {**spark_conf, "spark.submit.deployMode": "cluster", SECRET_ENV: DB_SECRET},
     }
     if job in TRACKED_JOBS:
-        pyspark_job["properties"][TRACKING_ENV] = TRACKING_URI
+        pyspark_job["properties"] |= {TRACKING_ENV: TRACKING_URI, CODE_VERSION_ENV: code_version}
     if jdbc:
         pyspark_job["jar_file_uris"] = [package_uri(JDBC_JAR_NAME, code_version)]
     return {

@@ -29,6 +29,7 @@ from mqttids.learning import champion, evaluation, features, registry, spark_mod
 from mqttids.learning.artifacts import RunFolder, read_json
 from mqttids.learning.metrics import spark_confusion
 from mqttids.sample import generator
+from mqttids_airflow import code_package
 from mqttids.schema import LABELS
 from mqttids.warehouse.batches import BatchRange
 
@@ -234,7 +235,8 @@ def test_mlflow_run_holds_params_scores_figures_and_the_model(evaluated, trained
             r.model,
         )
         assert tags[tracking.TAG_BATCH_FROM] == tags[tracking.TAG_BATCH_TO] == DAY.isoformat()
-        assert tags[tracking.TAG_LEVEL] == "packet" and len(tags[tracking.TAG_CODE]) == 12
+        assert tags[tracking.TAG_LEVEL] == "packet"
+        assert tags[tracking.TAG_CODE] == code_package.code_version()  # the Dataproc package's version
         assert client.get_experiment(run.info.experiment_id).name == DAG
         record = trained[r.model]
         for key, value in record.params.items():

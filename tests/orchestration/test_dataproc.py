@@ -121,6 +121,7 @@ def _expected_job(job: str, args: list[str], *, jdbc: bool) -> dict:
     if job in ("train_spark", "train_tf", "evaluate"):
         tracking = "{{ var.value.get('mqttids_mlflow_tracking_uri', '') }}"
         pyspark_job["properties"]["spark.yarn.appMasterEnv.MLFLOW_TRACKING_URI"] = tracking
+        pyspark_job["properties"]["spark.yarn.appMasterEnv.MQTTIDS_CODE_VERSION"] = v
     if jdbc:
         pyspark_job["jar_file_uris"] = [f"{base}/postgresql.jar"]
     return {

@@ -99,9 +99,8 @@ def connect(uri: str | None = None):
 
 def code_version() -> str:
     """12 hex digits of SHA-256 over the library's sources (the Dataproc package's version)."""
-    override = os.environ.get("MQTTIDS_CODE_VERSION")
-    if override:
-        return override
+    if config.CODE_VERSION.get():
+        return config.CODE_VERSION.get()
     jobs = Path(__file__).resolve().parents[2]
     files = sorted(jobs.glob("*.py")) + sorted(
         p for p in (jobs / "mqttids").rglob("*.py") if "__pycache__" not in p.parts

@@ -103,6 +103,12 @@ MLFLOW_ARTIFACTS = Setting(
     str(PROJECT_ROOT / ".local" / "mlflow" / "artifacts"),
     "Embedded MLflow server: where it stores models and figures; local path or gs://.",
 )
+CODE_VERSION = Setting(
+    "MQTTIDS_CODE_VERSION",
+    "",
+    "Code version the learning jobs tag their MLflow runs with. Empty: hashed from jobs/ (Dataproc "
+    "jobs get the shipped package's version).",
+)
 MLFLOW_MODEL = Setting(
     "MQTTIDS_MLFLOW_MODEL",
     "mqtt_ids_packet",
@@ -214,6 +220,7 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     MLFLOW_DB,
     MLFLOW_ARTIFACTS,
     MLFLOW_MODEL,
+    CODE_VERSION,
     TUNE_ROWS,
     EXECUTOR,
     DATAPROC_IMAGE,
