@@ -29,9 +29,9 @@ from mqttids.learning import champion, evaluation, features, registry, spark_mod
 from mqttids.learning.artifacts import RunFolder, read_json
 from mqttids.learning.metrics import spark_confusion
 from mqttids.sample import generator
-from mqttids_airflow import code_package
 from mqttids.schema import LABELS
 from mqttids.warehouse.batches import BatchRange
+from mqttids_airflow import code_package
 
 DAY = date(1998, 1, 1)
 ROWS = 4000
