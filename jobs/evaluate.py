@@ -23,6 +23,7 @@ from mqttids.learning import cli as learning_cli
 from mqttids.learning import evaluation, grids, registry, tracking
 from mqttids.learning.artifacts import RunFolder
 from mqttids.runtime import cli, db
+from mqttids.warehouse import revision
 
 ALL_MODELS = grids.MODELS
 
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = RunFolder.of(args.run_id, args.artifacts)
     try:
         url = db.resolve_url(args.db_url)
+        revision.require_head(url)
         client = tracking.connect()
         _, decision = evaluation.evaluate(url, args.run_id, folder, models, client=client, dag_id=args.dag_id)
         conn = db.connect(url)
@@ -54,7 +56,12 @@ def main(argv: list[str] | None = None) -> int:
             print(registry.summary(conn, args.run_id))
         finally:
             conn.close()
-    except (FileNotFoundError, db.DatabaseUnreachable, tracking.TrackingUnavailable) as err:
+    except (
+        FileNotFoundError,
+        db.DatabaseUnreachable,
+        revision.WarehouseOutdated,
+        tracking.TrackingUnavailable,
+    ) as err:
         print(f"evaluate failed: {err}", file=sys.stderr)
         return 1
     except MlflowException as err:

@@ -361,7 +361,6 @@ def _decisions(conn, name: str) -> list[tuple]:
 
 def test_alias_moves_only_for_a_strictly_better_challenger(evaluated, client, db_conn):
     name = "test_champion_rule"
-    champion.ensure_tables(db_conn)
     lr, rf, dnn = (
         _version(client, name, evaluated, m, f1)
         for m, f1 in (("lr", 0.70), ("rf", 0.65), ("dnn_narrow", 0.75))
@@ -399,7 +398,6 @@ def test_alias_moves_only_for_a_strictly_better_challenger(evaluated, client, db
 
 def test_champion_is_rescored_on_the_challengers_test_data(evaluated, client, db_conn):
     name = "test_rescore_rule"
-    champion.ensure_tables(db_conn)
     old = _version(client, name, evaluated, "rf", 0.90, fingerprint="old")
     champion.challenge(db_conn, client, name, old, _no_rescore)
     asked = []
@@ -417,7 +415,6 @@ def test_champion_is_rescored_on_the_challengers_test_data(evaluated, client, db
 
 def test_a_rescore_failing_for_another_reason_fails_and_records_the_cause(evaluated, client, db_conn):
     name = "test_rescore_error"
-    champion.ensure_tables(db_conn)
     old = _version(client, name, evaluated, "rf", 0.60, fingerprint="old")
     champion.challenge(db_conn, client, name, old, _no_rescore)
 
@@ -446,7 +443,6 @@ def test_rescoring_through_the_alias_reproduces_the_registered_score(
 ):
     """The champion re-score path: models:/<name>@champion on the raw test rows from PostgreSQL."""
     name = f"test_rescore_{model}"
-    champion.ensure_tables(db_conn)
     registered = _result(evaluated, model).test.macro_f1
     holder = _version(client, name, evaluated, model, registered)
     champion.challenge(db_conn, client, name, holder, _no_rescore)
@@ -462,7 +458,6 @@ def test_spark_model_loaded_by_champion_alias_predicts_like_the_in_run_model(
     import mlflow.spark
 
     name = "test_serve_rf"
-    champion.ensure_tables(db_conn)
     champion.challenge(db_conn, client, name, _version(client, name, evaluated, "rf", 0.5), _no_rescore)
     served = mlflow.spark.load_model(tracking.champion_uri(name))
     test = packets.where("split = 'test'").withColumn("label", features.label_column())
@@ -477,7 +472,6 @@ def test_keras_model_loaded_by_champion_alias_predicts_like_the_in_run_model(
     import mlflow.keras
 
     name = "test_serve_dnn"
-    champion.ensure_tables(db_conn)
     champion.challenge(
         db_conn, client, name, _version(client, name, evaluated, "dnn_narrow", 0.5), _no_rescore
     )
@@ -495,7 +489,6 @@ def test_champion_whose_files_are_gone_is_kept_with_that_reason(
     import mlflow.spark
 
     name = "test_files_gone"
-    champion.ensure_tables(db_conn)
     # A version of its own (a copy of the rf model in a new run), so deleting its files harms no other test.
     source = mlflow.spark.load_model(f"models:/{MODEL}/{_result(evaluated, 'rf').version}")
     experiment = tracking.experiment_id(client, DAG)
@@ -536,7 +529,6 @@ def test_a_rerun_of_the_champions_run_is_a_new_version_and_must_beat_it(
 ):
     """Issue 14 item 7: the rerun writes a new version; the champion's version and files stay."""
     name = "test_rerun"
-    champion.ensure_tables(db_conn)
     original = _result(evaluated, "rf")
     holder = _version(
         client,

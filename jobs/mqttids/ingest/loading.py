@@ -245,7 +245,6 @@ def load_batch(spark: SparkSession, sources: list[Source], url: str, batch_date:
     spark.conf.set("spark.sql.codegen.wholeStage", "false")
     conn = db.connect(url, application="mqttids-ingest")
     try:
-        tables.ensure_tables(conn)
         packets, rejected = create_staging(conn, batch_date)
         try:
             log.info("loading batch %s from %s", batch_date, ", ".join(s.uri for s in sources))

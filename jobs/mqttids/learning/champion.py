@@ -13,7 +13,8 @@ overwrites the champion's files.
 
 MLflow keeps no history of alias moves, so every decision, promoted or
 refused, is stored with its reason in ``mqtt.champion_decisions``: a scheduled
-or UI-triggered retraining never silently replaces a better model.
+or UI-triggered retraining never silently replaces a better model. The table
+comes from the warehouse migrations.
 """
 
 from __future__ import annotations
@@ -28,27 +29,6 @@ from mqttids.warehouse.tables import SCHEMA
 log = logging.getLogger(__name__)
 
 DECISIONS = f"{SCHEMA}.champion_decisions"
-
-DDL = f"""
-CREATE SCHEMA IF NOT EXISTS {SCHEMA};
-CREATE TABLE IF NOT EXISTS {DECISIONS} (
-  decided_at timestamptz NOT NULL DEFAULT now(),
-  slot text NOT NULL,
-  run_id text NOT NULL,
-  model text NOT NULL,
-  challenger_version text,
-  challenger_macro_f1 double precision NOT NULL,
-  champion_run_id text,
-  champion_model text,
-  champion_version text,
-  champion_macro_f1 double precision,
-  promoted boolean NOT NULL,
-  reason text NOT NULL
-);
-COMMENT ON TABLE {DECISIONS} IS
-  'Every champion/challenger decision about a registered MLflow model (slot), with the versions '
-  'and scores compared and the reason; the @champion alias in MLflow is the outcome.';
-"""
 
 
 class ChampionFilesMissing(RuntimeError):
@@ -72,13 +52,6 @@ class Decision:
     promoted: bool
     reason: str
     champion: Contender | None  # the champion before the decision, scored on the challenger's test data
-
-
-def ensure_tables(conn) -> None:
-    with conn.cursor() as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(hashtext('mqttids.ddl'))")
-        cur.execute(DDL)
-    conn.commit()
 
 
 def current(client, name: str) -> Contender | None:

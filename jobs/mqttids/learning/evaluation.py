@@ -21,7 +21,6 @@ from mqttids.learning import champion, registry, tracking
 from mqttids.learning.artifacts import RunFolder, local_path, read_json
 from mqttids.learning.metrics import Scores, confusion_png, scores, spark_confusion
 from mqttids.runtime import config, db
-from mqttids.warehouse import tables
 from mqttids.warehouse.batches import BatchRange
 
 log = logging.getLogger(__name__)
@@ -159,9 +158,6 @@ def evaluate(
     runs = trained_runs(client, dag_id, run_id, models)
     conn = db.connect(url, application="mqttids-evaluate")
     try:
-        tables.ensure_tables(conn)
-        registry.ensure_tables(conn)
-        champion.ensure_tables(conn)
         results = []
         registry.register_columns(conn, run_id, meta["columns"])
         for name, run in runs.items():
