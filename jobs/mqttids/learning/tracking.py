@@ -98,12 +98,16 @@ def connect(uri: str | None = None):
 
 
 def code_version() -> str:
-    """12 hex digits of SHA-256 over the library's sources (the Dataproc package's version)."""
+    """12 hex digits of SHA-256 over the library's sources: the Dataproc package's version
+    (plugins/mqttids_airflow/code_package.py computes the same; a test compares them)."""
     if config.CODE_VERSION.get():
         return config.CODE_VERSION.get()
     jobs = Path(__file__).resolve().parents[2]
+    migrations = Path("mqttids", "warehouse", "migrations")  # not shipped to Dataproc: not hashed
     files = sorted(jobs.glob("*.py")) + sorted(
-        p for p in (jobs / "mqttids").rglob("*.py") if "__pycache__" not in p.parts
+        p
+        for p in (jobs / "mqttids").rglob("*.py")
+        if "__pycache__" not in p.parts and not p.relative_to(jobs).is_relative_to(migrations)
     )
     if not files:  # running from a zip: no files to hash
         return "unknown"
