@@ -8,8 +8,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends openjdk-17-jre-headless libpostgresql-jdbc-java \
     && apt-get clean \
     && rm -rf /var/lib/apt/lists/* \
-    && mkdir -p /opt/airflow/data \
-    && chown airflow:0 /opt/airflow/data
+    && mkdir -p /opt/airflow/data /opt/mlflow/artifacts \
+    && chown airflow:0 /opt/airflow/data /opt/mlflow/artifacts
 
 USER airflow
 COPY --chown=airflow:0 requirements.txt constraints.txt /opt/mqttids/

@@ -18,7 +18,7 @@ DURATION ?= 300
 STREAM_ARGS := --source $(SOURCE) $(if $(REPLAY),--replay $(abspath $(REPLAY))) --duration $(DURATION)
 
 .PHONY: help install system-deps run test lint format airflow bench bench-train sample db-start db-stop db-upgrade constraints clean \
-	stream bench-stream kafka-start kafka-stop
+	stream bench-stream kafka-start kafka-stop mlflow mlflow-stop
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -64,6 +64,12 @@ lint: install ## ruff check, format check and the import contracts (.importlinte
 
 format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+mlflow: install ## start the embedded MLflow server (reused if running) and print its UI URL
+	@$(BIN)/python -m mqttids.runtime.embedded_mlflow start
+
+mlflow-stop: install ## stop the embedded MLflow server
+	$(BIN)/python -m mqttids.runtime.embedded_mlflow stop
 
 airflow: install ## start Airflow standalone (web UI on :8080) with this project's DAGs
 	$(BIN)/python -m mqttids_airflow.local airflow

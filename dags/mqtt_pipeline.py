@@ -26,13 +26,15 @@ DOC = """
 4. **features** (`jobs/features.py`): drops constant and duplicate columns (found on train),
    fits indexers, one-hot encoders and a scaler on train only, writes train/test Parquet.
 5. **train_lr**, **train_rf** (`jobs/train_spark.py`) and **train_tf** (`jobs/train_tf.py`):
-   k-fold cross-validation on macro F1, then a final fit on all train rows. `models` picks
+   k-fold cross-validation on macro F1, then a final fit on all train rows; one MLflow run per
+   model in the experiment `mqtt_pipeline` (params, CV scores, the model). `models` picks
    which run (the others are skipped; an empty list skips learning), `grid` picks `quick` or
    `full` grids.
 6. **evaluate** (`jobs/evaluate.py`): accuracy, macro F1, per-class recall and the
-   leakage-aware scores (test rows unseen in train) into `mqtt.model_runs`,
-   `mqtt.model_metrics` and `mqtt.confusion_matrix`; the best model becomes `mqtt.champion`
-   only if it beats the champion's macro F1 on the same test rows.
+   leakage-aware scores (test rows unseen in train) to each model's MLflow run and into
+   `mqtt.model_metrics` and `mqtt.confusion_matrix`; each model becomes a new version of the
+   registered model `mqtt_ids_packet`, and the best one takes the `@champion` alias only if it
+   beats the champion's macro F1 on the same test rows (decisions in `mqtt.champion_decisions`).
 
 Learning stays in this DAG rather than in one scheduled on the `mqtt_packets` asset: a run
 then trains on exactly the batch its quality gate passed, and a backfill retrains each day.
@@ -139,15 +141,16 @@ with DAG(
         return learning.trainer_tasks(params["models"])
 
     grid = ["--grid", "{{ params.grid }}"]
+    tracked = [*run, "--dag-id", "{{ dag.dag_id }}"]  # one MLflow experiment per DAG
     trainers = [
-        spark_job("train_lr", "train_spark", [*run, "--model", "lr", *grid]),
-        spark_job("train_rf", "train_spark", [*run, "--model", "rf", *grid]),
-        spark_job("train_tf", "train_tf", [*run, "--models", "{{ keras_models(params) }}", *grid]),
+        spark_job("train_lr", "train_spark", [*tracked, "--model", "lr", *grid]),
+        spark_job("train_rf", "train_spark", [*tracked, "--model", "rf", *grid]),
+        spark_job("train_tf", "train_tf", [*tracked, "--models", "{{ keras_models(params) }}", *grid]),
     ]
     evaluate = spark_job(
         "evaluate",
         "evaluate",
-        [*run, "--models", "{{ params.models | join(',') }}"],
+        [*tracked, "--models", "{{ params.models | join(',') }}"],
         jdbc=True,
         trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
     )

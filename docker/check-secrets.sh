@@ -45,6 +45,7 @@ check() {  # name, value, kind (password: goes into connection URLs unencoded; k
 check POSTGRES_SUPERUSER_PASSWORD "${POSTGRES_SUPERUSER_PASSWORD:-}" password
 check MQTTIDS_DB_PASSWORD "${MQTTIDS_DB_PASSWORD:-}" password
 check AIRFLOW_DB_PASSWORD "${AIRFLOW_DB_PASSWORD:-}" password
+check MLFLOW_DB_PASSWORD "${MLFLOW_DB_PASSWORD:-}" password
 check AIRFLOW_FERNET_KEY "${AIRFLOW_FERNET_KEY:-}" key
 check AIRFLOW_JWT_SECRET "${AIRFLOW_JWT_SECRET:-}" key
 if [ -n "${MQTTIDS_ANALYST_PASSWORD:-}" ]; then

@@ -2,19 +2,25 @@
 
     spark-submit jobs/evaluate.py --run-id manual_1 --models lr,rf,dnn_narrow,dnn_wide
 
-Scores every trained model of the run on the test split and on the test rows
-whose feature vector never occurs in train (the leakage-aware figure), writes
-mqtt.model_runs, mqtt.model_metrics, mqtt.confusion_matrix and
-mqtt.feature_columns, draws plots/confusion_<model>.png in the run folder, and
-lets the run's best model challenge mqtt.champion: it is promoted only if its
-macro F1 beats the champion's on the same test rows. Prints the metrics table.
+Scores every trained model of the run (its newest finished MLflow run) on the
+test split and on the test rows whose feature vector never occurs in train
+(the leakage-aware figure); logs the metrics and the confusion matrix (figure
+and JSON) to the model's MLflow run and registers it as a new version of
+MQTTIDS_MLFLOW_MODEL; writes mqtt.model_runs, mqtt.model_metrics,
+mqtt.confusion_matrix and mqtt.feature_columns from the same numbers; and
+lets the run's best version challenge the @champion alias: it moves only if
+the challenger's macro F1 beats the champion's on the same test rows (every
+decision in mqtt.champion_decisions). Prints the metrics table.
 """
 
 from __future__ import annotations
 
 import sys
 
-from mqttids.learning import evaluation, grids, registry
+from mlflow.exceptions import MlflowException
+
+from mqttids.learning import cli as learning_cli
+from mqttids.learning import evaluation, grids, registry, tracking
 from mqttids.learning.artifacts import RunFolder
 from mqttids.runtime import cli, db
 from mqttids.warehouse import revision
@@ -25,6 +31,7 @@ ALL_MODELS = grids.MODELS
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser("spark-submit jobs/evaluate.py", __doc__)
     cli.add_run(p)
+    learning_cli.add_tracking(p)
     cli.add_db(p)
     p.add_argument(
         "--models",
@@ -42,14 +49,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         url = db.resolve_url(args.db_url)
         revision.require_head(url)
-        _, decision = evaluation.evaluate(url, args.run_id, folder, models)
+        client = tracking.connect()
+        _, decision = evaluation.evaluate(url, args.run_id, folder, models, client=client, dag_id=args.dag_id)
         conn = db.connect(url)
         try:
             print(registry.summary(conn, args.run_id))
         finally:
             conn.close()
-    except (FileNotFoundError, db.DatabaseUnreachable, revision.WarehouseOutdated) as err:
+    except (
+        FileNotFoundError,
+        db.DatabaseUnreachable,
+        revision.WarehouseOutdated,
+        tracking.TrackingUnavailable,
+    ) as err:
         print(f"evaluate failed: {err}", file=sys.stderr)
+        return 1
+    except MlflowException as err:
+        print(f"evaluate failed: {learning_cli.mlflow_failure(err)}", file=sys.stderr)
         return 1
     print(f"champion: {'promoted' if decision.promoted else 'kept'}: {decision.reason}")
     return 0

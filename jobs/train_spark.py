@@ -4,17 +4,21 @@
 
 Reads the run's features (jobs/features.py writes them), tunes the model by
 k-fold cross-validation on macro F1 (on a stratified sample when the train
-split is large), fits the best parameters on all train rows, and saves the
-model, its test predictions and models/<model>.json under the run folder.
-jobs/evaluate.py scores and registers it.
+split is large), fits the best parameters on all train rows, logs params, CV
+scores, times and the model (with its feature pipeline) to one MLflow run,
+and writes its test predictions under the run folder. jobs/evaluate.py scores
+and registers it. The MLflow server (MLFLOW_TRACKING_URI, else the embedded
+one) is checked first: if it is down, the job fails at once.
 """
 
 from __future__ import annotations
 
 import sys
 
+from mlflow.exceptions import MlflowException
+
 from mqttids.learning import cli as learning_cli
-from mqttids.learning import spark_models
+from mqttids.learning import spark_models, tracking
 from mqttids.learning.artifacts import RunFolder, exists
 from mqttids.runtime import cli
 from mqttids.runtime.spark import session
@@ -23,6 +27,7 @@ from mqttids.runtime.spark import session
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser("spark-submit jobs/train_spark.py", __doc__)
     cli.add_run(p)
+    learning_cli.add_tracking(p)
     p.add_argument("--model", required=True, choices=spark_models.MODELS, help="lr or rf")
     learning_cli.add_tuning(p, example='{"rf": {"maxDepth": [25]}}')
     args = p.parse_args(argv)
@@ -33,6 +38,11 @@ def main(argv: list[str] | None = None) -> int:
             f"train_spark failed: no features at {folder.features('train')}: run jobs/features.py first",
             file=sys.stderr,
         )
+        return 1
+    try:
+        client = tracking.connect()
+    except tracking.TrackingUnavailable as err:
+        print(f"train_spark failed: {err}", file=sys.stderr)
         return 1
     spark = session(f"mqttids-train-{args.model}")
     try:
@@ -45,14 +55,20 @@ def main(argv: list[str] | None = None) -> int:
             args.tune_rows,
             args.folds,
             args.class_weight,
+            client=client,
+            key=tracking.RunKey(args.dag_id, args.run_id, args.model),
         )
+    except MlflowException as err:
+        print(f"train_spark failed: {learning_cli.mlflow_failure(err)}", file=sys.stderr)
+        return 1
     except (ValueError, OSError) as err:
         print(f"train_spark failed: {err}", file=sys.stderr)
         return 1
     finally:
         spark.stop()
     print(
-        f"{record.model}: CV macro F1 {record.cv_score:.4f} with {record.params}; saved {record.artifact_uri}"
+        f"{record.model}: CV macro F1 {record.cv_score:.4f} with {record.params}; "
+        f"MLflow run {record.mlflow_run_id}"
     )
     return 0
 

@@ -5,17 +5,22 @@
 Reads the run's features Parquet (jobs/features.py), chooses each network's
 depth, width, optimizer, learning rate and activation by stratified k-fold
 cross-validation with early stopping, trains the winner on the whole train
-split streamed through tf.data, saves it as models/<model>.keras, checks that
-the saved file predicts like the trained model, and writes its test
-predictions. No Spark is started: spark-submit only places the process.
+split streamed through tf.data, logs params, CV scores, times and the model
+(Keras flavor, feature pipeline beside it) to one MLflow run per network,
+checks that the model loaded back from MLflow predicts like the trained one,
+and writes its test predictions. No Spark is started: spark-submit only
+places the process. The MLflow server is checked first: if it is down, the
+job fails at once.
 """
 
 from __future__ import annotations
 
 import sys
 
+from mlflow.exceptions import MlflowException
+
 from mqttids.learning import cli as learning_cli
-from mqttids.learning import tf_models
+from mqttids.learning import tf_models, tracking
 from mqttids.learning.artifacts import RunFolder, exists
 from mqttids.runtime import cli
 
@@ -23,6 +28,7 @@ from mqttids.runtime import cli
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser("spark-submit jobs/train_tf.py", __doc__)
     cli.add_run(p)
+    learning_cli.add_tracking(p)
     p.add_argument(
         "--models",
         default=",".join(tf_models.MODELS),
@@ -41,17 +47,33 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    try:
+        client = tracking.connect()
+    except tracking.TrackingUnavailable as err:
+        print(f"train_tf failed: {err}", file=sys.stderr)
+        return 1
     for name in models:
         try:
             record = tf_models.train(
-                name, folder, args.grid, args.grid_file, args.tune_rows, args.folds, args.class_weight
+                name,
+                folder,
+                args.grid,
+                args.grid_file,
+                args.tune_rows,
+                args.folds,
+                args.class_weight,
+                client=client,
+                key=tracking.RunKey(args.dag_id, args.run_id, name),
             )
+        except MlflowException as err:
+            print(f"train_tf failed: {learning_cli.mlflow_failure(err)}", file=sys.stderr)
+            return 1
         except (ValueError, OSError) as err:
             print(f"train_tf failed: {err}", file=sys.stderr)
             return 1
         print(
             f"{record.model}: CV macro F1 {record.cv_score:.4f} with {record.params}; "
-            f"saved {record.artifact_uri}"
+            f"MLflow run {record.mlflow_run_id}"
         )
     return 0
 

@@ -137,3 +137,37 @@ def kafka_bootstrap(tmp_path_factory) -> Iterator[str]:
     bootstrap = embedded_kafka.ensure_running(state)
     yield bootstrap
     embedded_kafka.stop(state)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(db_url, tmp_path_factory) -> Iterator[dict]:
+    """A real ``mlflow server`` of its own (the embedded one's code), on a database of its own.
+
+    Its backend store is a fresh database on the test PostgreSQL server; its artifacts a
+    temporary folder. MLFLOW_TRACKING_URI points every job of the session at it.
+    """
+    from mqttids.runtime import db, embedded_mlflow
+
+    name = f"mlflow_test_{uuid.uuid4().hex[:8]}"
+    folder = tmp_path_factory.mktemp("mlflow")
+    saved = {
+        k: os.environ.get(k) for k in ("MQTTIDS_MLFLOW_DB", "MQTTIDS_MLFLOW_ARTIFACTS", "MLFLOW_TRACKING_URI")
+    }
+    os.environ["MQTTIDS_MLFLOW_DB"] = name
+    os.environ["MQTTIDS_MLFLOW_ARTIFACTS"] = str(folder / "artifacts")
+    uri = embedded_mlflow.start(warehouse_url=db_url, folder=folder)
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        yield {"uri": uri, "folder": folder, "artifacts": folder / "artifacts", "db_url": db_url}
+    finally:
+        embedded_mlflow.stop(folder)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        admin = db.connect(db_url)
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()

@@ -3,6 +3,7 @@
 # (POSTGRES_USER, whose password only this container knows). It makes least-privilege roles:
 #   mqttids          owns the warehouse database mqttids (the DAG tasks' connection), nothing else
 #   airflow          owns Airflow's metadata database airflow, nothing else
+#   mlflow           owns MLflow's backend-store database mlflow, nothing else
 #   mqttids_analyst  reads the warehouse's tables, writes nothing; it may log in only when
 #                    MQTTIDS_ANALYST_PASSWORD is set
 # None of them is a superuser or may create roles or databases, and no role reaches a database
@@ -12,9 +13,11 @@ set -euo pipefail
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "${POSTGRES_DB:-$POSTGRES_USER}" \
     -v mqttids_password="$MQTTIDS_DB_PASSWORD" \
     -v airflow_password="$AIRFLOW_DB_PASSWORD" \
+    -v mlflow_password="$MLFLOW_DB_PASSWORD" \
     -v analyst_password="${MQTTIDS_ANALYST_PASSWORD:-}" <<'SQL'
 CREATE ROLE mqttids LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD :'mqttids_password';
 CREATE ROLE airflow LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD :'airflow_password';
+CREATE ROLE mlflow LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD :'mlflow_password';
 CREATE ROLE mqttids_analyst NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION;
 SELECT :'analyst_password' <> '' AS analyst_may_log_in \gset
 \if :analyst_may_log_in
@@ -23,8 +26,10 @@ ALTER ROLE mqttids_analyst LOGIN PASSWORD :'analyst_password';
 
 CREATE DATABASE mqttids OWNER mqttids;
 CREATE DATABASE airflow OWNER airflow;
+CREATE DATABASE mlflow OWNER mlflow;
 REVOKE ALL ON DATABASE mqttids FROM PUBLIC;
 REVOKE ALL ON DATABASE airflow FROM PUBLIC;
+REVOKE ALL ON DATABASE mlflow FROM PUBLIC;
 REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;
 REVOKE CONNECT ON DATABASE template1 FROM PUBLIC;
 GRANT CONNECT ON DATABASE mqttids TO mqttids_analyst;

@@ -10,7 +10,8 @@ delete_cluster``.
 Where things are comes from Airflow at run time, so one DAG file serves any
 project: the Variables ``mqttids_gcp_project``, ``mqttids_gcp_region``,
 ``mqttids_gcs_bucket``, ``mqttids_dataproc_service_account`` and optionally
-``mqttids_db_secret``; credentials from the ``google_cloud_default``
+``mqttids_db_secret``, and ``mqttids_mlflow_tracking_uri`` for the learning
+jobs (an MLflow server the cluster can reach); credentials from the ``google_cloud_default``
 connection; an existing cluster from the ``dataproc_cluster`` param (empty:
 an ephemeral cluster for the run). The cluster's shape (image, machine type,
 workers, idle TTL, Cloud SQL proxy) is a deployment setting read at parse time
@@ -43,6 +44,10 @@ REGION = "{{ var.value.mqttids_gcp_region }}"
 BUCKET = "{{ var.value.mqttids_gcs_bucket }}"
 SERVICE_ACCOUNT = "{{ var.value.mqttids_dataproc_service_account }}"
 DB_SECRET = "{{ var.value.get('mqttids_db_secret', '') }}"
+# The learning jobs log to MLflow: a tracking server reachable from the cluster's network (the
+# embedded one on the Airflow machine listens on loopback only). See docs/mlflow.md.
+TRACKING_URI = "{{ var.value.get('mqttids_mlflow_tracking_uri', '') }}"
+TRACKED_JOBS = ("train_spark", "train_tf", "evaluate")
 # The param's cluster, else one per DAG run: a stable name, so a retried task finds its cluster.
 CLUSTER = (
     "{{ params.dataproc_cluster or 'mqttids-' ~ "
@@ -57,11 +62,14 @@ CLUSTER_PIP_PACKAGES = (
     "google-cloud-secret-manager",
     "tensorflow",  # jobs/train_tf.py
     "matplotlib",  # jobs/evaluate.py draws the confusion matrices
+    "mlflow",  # the learning jobs log runs and register models
 )
 # The driver runs in YARN (cluster mode) so that spark.yarn.appMasterEnv reaches its environment.
 SECRET_ENV = "spark.yarn.appMasterEnv.MQTTIDS_DB_SECRET"
 URL_FILE_ENV = "spark.yarn.appMasterEnv.MQTTIDS_DB_URL_FILE"
 URL_FILE_NAME = "mqttids-db-url"
+TRACKING_ENV = "spark.yarn.appMasterEnv.MLFLOW_TRACKING_URI"
+CODE_VERSION_ENV = "spark.yarn.appMasterEnv.MQTTIDS_CODE_VERSION"  # the zip has no files to hash
 PROXY_PORT = 5432
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
@@ -80,6 +88,8 @@ def job_dict(job: str, args: list[str], *, jdbc: bool, spark_conf: dict[str, str
         "args": list(args),
         "properties": {**spark_conf, "spark.submit.deployMode": "cluster", SECRET_ENV: DB_SECRET},
     }
+    if job in TRACKED_JOBS:
+        pyspark_job["properties"] |= {TRACKING_ENV: TRACKING_URI, CODE_VERSION_ENV: code_version}
     if jdbc:
         pyspark_job["jar_file_uris"] = [package_uri(JDBC_JAR_NAME, code_version)]
     return {
@@ -113,6 +123,12 @@ class DataprocJob(DataprocSubmitJobOperator):
 
     def execute(self, context: Any) -> Any:
         properties = dict(self.job["pyspark_job"]["properties"])
+        if TRACKING_ENV in properties and not properties[TRACKING_ENV].startswith(("http://", "https://")):
+            raise ValueError(
+                "Variable mqttids_mlflow_tracking_uri is not an http(s):// URL: a learning job on Dataproc "
+                "must reach an MLflow tracking server on the cluster's network (the embedded one listens "
+                "on this machine's loopback only). Set it, e.g. http://10.0.0.5:5000; see docs/mlflow.md"
+            )
         if properties.get(SECRET_ENV):
             return super().execute(context)
         properties.pop(SECRET_ENV, None)

@@ -1,6 +1,7 @@
 """Run the platform on one machine: what ``make run`` and ``make airflow`` call.
 
-It starts the embedded PostgreSQL (unless ``MQTTIDS_DB_URL`` names a server),
+It starts the embedded PostgreSQL (unless ``MQTTIDS_DB_URL`` names a server)
+and the embedded MLflow server (unless ``MLFLOW_TRACKING_URI`` names one),
 points a project-local Airflow home at ``dags/`` and ``plugins/``, defines the
 two connections as ``AIRFLOW_CONN_*`` variables, and then either runs
 ``mqtt_pipeline`` once in-process (``airflow dags test``) or starts Airflow
@@ -59,6 +60,15 @@ def _environ(db_url: str) -> dict[str, str]:
     return {**os.environ, **airflow_env(db_url)}
 
 
+def tracking_env() -> dict[str, str]:
+    """MLFLOW_TRACKING_URI for every task: the configured server, else the embedded one (started)."""
+    from mqttids.learning import tracking
+
+    uri = tracking.tracking_uri()
+    print(f"MLflow: {uri}", flush=True)
+    return {"MLFLOW_TRACKING_URI": uri}
+
+
 def _airflow(args: list[str], env: dict[str, str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([AIRFLOW, *args], env=env, check=False, **kwargs)
 
@@ -96,7 +106,7 @@ def run_pipeline(train: str, test: str, batch_date: str) -> int:
     """Run mqtt_pipeline once for ``batch_date`` and print what it produced."""
     url = db.resolve_url()
     # A one-off local run fails fast; scheduled runs keep their retries.
-    env = {"MQTTIDS_TASK_RETRIES": "0", **_environ(url)}
+    env = {"MQTTIDS_TASK_RETRIES": "0", **_environ(url), **tracking_env()}
     print(f"warehouse: {db.redact(url)}", flush=True)
     migrate(env)
     conf = json.dumps({"train_uri": train, "test_uri": test})
@@ -145,18 +155,22 @@ def champion_line(conn) -> str:
     """The current champion and the latest decision about it."""
     from mqttids.learning import champion
 
+    slot = config.MLFLOW_MODEL.get()
     with conn.cursor() as cur:
         cur.execute(f"SELECT to_regclass('{champion.DECISIONS}') IS NOT NULL")
         if not cur.fetchone()[0]:
             return "champion: none yet"
         cur.execute(
-            f"SELECT run_id, model, promoted, reason FROM {champion.DECISIONS} WHERE slot = %s "
-            "ORDER BY decided_at DESC LIMIT 1",
-            (champion.SLOT,),
+            f"SELECT run_id, model, challenger_version, promoted, reason FROM {champion.DECISIONS} "
+            "WHERE slot = %s ORDER BY decided_at DESC LIMIT 1",
+            (slot,),
         )
-        run_id, model, promoted, reason = cur.fetchone()
-    verdict = "promoted" if promoted else "not promoted"
-    return f"champion decision: {model} of {run_id} {verdict}: {reason}"
+        row = cur.fetchone()
+    if row is None:
+        return "champion: none yet"
+    run_id, model, version, promoted, reason = row
+    verdict = "promoted to @champion" if promoted else "not promoted"
+    return f"champion decision: {model} of {run_id} ({slot} version {version}) {verdict}: {reason}"
 
 
 def private_file(path: Path) -> Path:
@@ -170,7 +184,7 @@ def private_file(path: Path) -> Path:
 def standalone() -> int:
     """Airflow standalone (API server, scheduler, dag processor, triggerer) with this project."""
     url = db.resolve_url()
-    env = _environ(url)
+    env = {**_environ(url), **tracking_env()}
     migrate(env)
     passwords = private_file(Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]))
     print(

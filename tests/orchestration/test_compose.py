@@ -88,6 +88,7 @@ def test_every_variable_without_a_default_is_in_env_example(env_example):
         "POSTGRES_SUPERUSER_PASSWORD",
         "MQTTIDS_DB_PASSWORD",
         "AIRFLOW_DB_PASSWORD",
+        "MLFLOW_DB_PASSWORD",
         "AIRFLOW_FERNET_KEY",
         "AIRFLOW_JWT_SECRET",
     }
@@ -96,7 +97,7 @@ def test_every_variable_without_a_default_is_in_env_example(env_example):
 
 def test_the_official_layout_with_local_executor(compose, airflow_env):
     services = compose["services"]
-    assert set(services) == AIRFLOW_SERVICES | {"secrets-check", "postgres", "kafka"}
+    assert set(services) == AIRFLOW_SERVICES | {"secrets-check", "postgres", "kafka", "mlflow"}
     assert airflow_env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
     assert (
         airflow_env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
@@ -128,6 +129,23 @@ def test_health_checks_and_start_up_order(compose):
             assert depends["kafka"] == {"condition": "service_healthy"}, name
     api_health = services["airflow-apiserver"]["healthcheck"]["test"]
     assert "http://localhost:8080/api/v2/monitor/health" in api_health
+
+
+def test_mlflow_has_its_own_database_and_the_jobs_reach_it(compose, airflow_env):
+    mlflow = compose["services"]["mlflow"]
+    backend = mlflow["environment"]["MLFLOW_BACKEND_STORE_URI"]
+    assert backend.startswith("postgresql+psycopg2://mlflow:${MLFLOW_DB_PASSWORD")
+    assert backend.endswith("@postgres:5432/mlflow")  # never Airflow's database
+    assert "--backend-store-uri" not in mlflow["command"]  # the password stays off the command line
+    assert mlflow["ports"] == ["127.0.0.1:5000:5000"]
+    assert "http://localhost:5000/health" in mlflow["healthcheck"]["test"]
+    assert "mlflow:5000" in mlflow["environment"]["MLFLOW_SERVER_ALLOWED_HOSTS"].split(",")
+    assert airflow_env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert compose["services"]["airflow-scheduler"]["depends_on"]["mlflow"] == {
+        "condition": "service_healthy"
+    }
+    init = (ROOT / "docker" / "postgres-init" / "10-roles.sh").read_text()
+    assert "CREATE DATABASE mlflow OWNER mlflow" in init
 
 
 def test_kafka_is_the_official_image_in_kraft_mode(compose, airflow_env):

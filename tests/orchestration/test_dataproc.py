@@ -120,6 +120,10 @@ def _expected_job(job: str, args: list[str], *, jdbc: bool) -> dict:
             "spark.yarn.appMasterEnv.MQTTIDS_DB_SECRET": "{{ var.value.get('mqttids_db_secret', '') }}",
         },
     }
+    if job in ("train_spark", "train_tf", "evaluate"):
+        tracking = "{{ var.value.get('mqttids_mlflow_tracking_uri', '') }}"
+        pyspark_job["properties"]["spark.yarn.appMasterEnv.MLFLOW_TRACKING_URI"] = tracking
+        pyspark_job["properties"]["spark.yarn.appMasterEnv.MQTTIDS_CODE_VERSION"] = v
     if jdbc:
         pyspark_job["jar_file_uris"] = [f"{base}/postgresql.jar"]
     return {
@@ -152,16 +156,17 @@ def test_every_spark_step_is_the_same_job_as_a_dataproc_job(dag):
     assert dag.get_task("features").job == _expected_job(
         "features", [*run, "--from-date", "{{ first_batch(ds, params) }}", "--to-date", "{{ ds }}"], jdbc=True
     )
+    tracked = [*run, "--dag-id", "{{ dag.dag_id }}"]
     assert dag.get_task("train_rf").job == _expected_job(
-        "train_spark", [*run, "--model", "rf", "--grid", "{{ params.grid }}"], jdbc=False
+        "train_spark", [*tracked, "--model", "rf", "--grid", "{{ params.grid }}"], jdbc=False
     )
     assert dag.get_task("train_tf").job == _expected_job(
         "train_tf",
-        [*run, "--models", "{{ keras_models(params) }}", "--grid", "{{ params.grid }}"],
+        [*tracked, "--models", "{{ keras_models(params) }}", "--grid", "{{ params.grid }}"],
         jdbc=False,
     )
     assert dag.get_task("evaluate").job == _expected_job(
-        "evaluate", [*run, "--models", "{{ params.models | join(',') }}"], jdbc=True
+        "evaluate", [*tracked, "--models", "{{ params.models | join(',') }}"], jdbc=True
     )
     for task_id in ("ingest", "analytics", "features", "train_lr", "train_rf", "train_tf", "evaluate"):
         task = dag.get_task(task_id)
@@ -210,7 +215,14 @@ def test_task_order_and_trigger_rules(dag):
 def test_cluster_config_is_generated_from_the_settings(dag):
     pip = ",".join(
         f"{p}=={version(p)}"
-        for p in ("psycopg2-binary", "pyarrow", "google-cloud-secret-manager", "tensorflow", "matplotlib")
+        for p in (
+            "psycopg2-binary",
+            "pyarrow",
+            "google-cloud-secret-manager",
+            "tensorflow",
+            "matplotlib",
+            "mlflow",
+        )
     )
     disk = {"boot_disk_type": "pd-standard", "boot_disk_size_gb": 1024}
     assert dag.get_task("create_cluster").cluster_config == {
@@ -420,6 +432,27 @@ def test_without_a_secret_the_job_reads_the_url_from_a_private_object(dag, job_a
     assert hook.list(VARIABLES["MQTTIDS_GCS_BUCKET"], prefix="mqttids/credentials/") == []  # deleted after
     # Airflow's "Rendered Template" view shows the rendered job, which never has it.
     assert "s3cret-pw" not in str(rendered)
+
+
+def test_learning_jobs_get_the_tracking_server_of_the_variable(dag, job_api, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_MQTTIDS_DB_SECRET", "projects/p/secrets/s/versions/1")
+    monkeypatch.setenv("AIRFLOW_VAR_MQTTIDS_MLFLOW_TRACKING_URI", "http://10.1.2.9:5000")
+    task = _render(dag, "train_rf")
+    assert task.job["pyspark_job"]["args"][-6:-4] == ["--dag-id", "mqtt_pipeline"]
+    assert task.execute({"ti": _TaskInstance()}) == "job-1"
+    (request,) = job_api.requests
+    assert request.job.pyspark_job.properties[dataproc.TRACKING_ENV] == "http://10.1.2.9:5000"
+    # Jobs that log nothing to MLflow get no tracking setting.
+    assert dataproc.TRACKING_ENV not in _render(dag, "ingest").job["pyspark_job"]["properties"]
+
+
+def test_a_learning_job_without_a_reachable_tracking_server_fails_before_submitting(
+    dag, job_api, monkeypatch
+):
+    monkeypatch.setenv("AIRFLOW_VAR_MQTTIDS_DB_SECRET", "projects/p/secrets/s/versions/1")
+    with pytest.raises(ValueError, match="mqttids_mlflow_tracking_uri is not an http"):
+        _render(dag, "evaluate").execute({"ti": _TaskInstance()})
+    assert job_api.requests == []
 
 
 def test_a_failed_dataproc_job_fails_the_task(dag, job_api, monkeypatch):

@@ -23,8 +23,8 @@ ROWS = 3000
 
 
 @pytest.fixture(scope="module")
-def airflow_env(tmp_path_factory, db_url) -> dict[str, str]:
-    """Environment for the Airflow CLI: a migrated throwaway home, the test database."""
+def airflow_env(tmp_path_factory, db_url, mlflow_server) -> dict[str, str]:
+    """Environment for the Airflow CLI: a migrated throwaway home, the test database and MLflow."""
     home = tmp_path_factory.mktemp("airflow-home")
     landing = tmp_path_factory.mktemp("landing")
     env = {
@@ -35,6 +35,7 @@ def airflow_env(tmp_path_factory, db_url) -> dict[str, str]:
         "MQTTIDS_SPARK_MASTER": "local[2]",
         "MQTTIDS_ARTIFACTS_URI": str(tmp_path_factory.mktemp("artifacts")),
         "MQTTIDS_TUNE_ROWS": "1500",
+        "MLFLOW_TRACKING_URI": mlflow_server["uri"],
     }
     local.migrate(env)
     return env
@@ -119,6 +120,17 @@ def test_pipeline_loads_quarantines_analyses_and_learns(airflow_env, sample, db_
         assert cur.fetchall() == [(m, test_rows) for m in ("dnn_narrow", "dnn_wide", "lr", "rf")]
         cur.execute("SELECT count(*) FROM mqtt.champion_decisions WHERE run_id = %s", (run_id,))
         assert cur.fetchone()[0] == 1
+    # ... and tracked in MLflow: one run per model in the DAG's experiment, the champion an alias.
+    from mlflow import MlflowClient
+
+    client = MlflowClient(airflow_env["MLFLOW_TRACKING_URI"])
+    experiment = client.get_experiment_by_name("mqtt_pipeline")
+    runs = client.search_runs([experiment.experiment_id], f"tags.`airflow.run_id` = '{run_id}'")
+    assert sorted(r.data.tags["mqttids.model"] for r in runs) == ["dnn_narrow", "dnn_wide", "lr", "rf"]
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    assert client.get_model_version_by_alias("mqtt_ids_packet", "champion").run_id in {
+        r.info.run_id for r in runs
+    }
     assert "Models of learning run" in result.stdout + result.stderr
 
 

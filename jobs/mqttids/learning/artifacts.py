@@ -5,10 +5,11 @@ Every run gets its own folder, ``<MQTTIDS_ARTIFACTS_URI>/runs/<run id>/``:
     features/pipeline/      the fitted Spark feature pipeline
     features/train.parquet  features of the train split (and test.parquet)
     features/meta.json      kept and dropped columns, class weights, test fingerprint
-    models/<model>/         a Spark ML model, or <model>.keras for a Keras one
-    models/<model>.json     what the trainer chose: params, CV score, times
     predictions/<model>.parquet  label, prediction and ``unseen`` per test row
-    plots/confusion_<model>.png
+    rescore/                the raw test rows re-featurised for a champion being re-scored
+
+The models themselves, their parameters, scores and figures are MLflow's
+(:mod:`mqttids.learning.tracking`): immutable versions, never files here.
 
 Spark reads and writes these through Hadoop's file systems; plain Python (the
 Keras trainer, the evaluator) goes through :mod:`pyarrow.fs`, which speaks both
@@ -17,10 +18,9 @@ local paths and ``gs://``, so no step needs to know where the folder is.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,16 @@ from mqttids.runtime import config
 
 
 def safe_run_id(run_id: str) -> str:
-    """A run id usable as a folder name (Airflow's ids hold ':' and '+')."""
-    if not run_id.strip():
+    """A folder name for ``run_id``: readable, one path segment, and distinct for distinct ids.
+
+    Airflow's ids hold ':' and '+', so the readable part replaces every character but
+    letters, digits, '-' and '_' (dots too: no '..'); a hash of the exact id follows, so
+    ``...T07:30:14+00:00`` and a hand-typed ``...T07_30_14_00_00`` get different folders.
+    """
+    if not run_id or not run_id.strip():
         raise ValueError("run id must be a non-empty string")
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id.strip())
+    readable = re.sub(r"[^A-Za-z0-9_-]+", "_", run_id)[:80].strip("_") or "run"
+    return f"{readable}-{hashlib.sha256(run_id.encode()).hexdigest()[:12]}"
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,10 @@ class RunFolder:
         return cls(f"{base}/runs/{safe_run_id(run_id)}")
 
     def path(self, *parts: str) -> str:
+        """A path inside the run folder; a part that would leave it ('..', '/') is refused."""
+        for part in parts:
+            if not part or part in (".", "..") or "/" in part or "\\" in part:
+                raise ValueError(f"{part!r} is not a file name inside the run folder {self.root}")
         return "/".join((self.root, *parts))
 
     @property
@@ -62,17 +72,12 @@ class RunFolder:
     def features_meta(self) -> str:
         return self.path("features", "meta.json")
 
-    def model(self, name: str, keras: bool = False) -> str:
-        return self.path("models", f"{name}.keras" if keras else name)
-
-    def model_meta(self, name: str) -> str:
-        return self.path("models", f"{name}.json")
-
     def predictions(self, name: str) -> str:
         return self.path("predictions", f"{name}.parquet")
 
-    def plot(self, name: str) -> str:
-        return self.path("plots", f"{name}.png")
+    def rescore(self, model_name: str, version: str) -> str:
+        """Where a registered version's re-featurised test rows are staged (safe name, per version)."""
+        return self.path("rescore", f"{safe_run_id(f'{model_name}-v{version}')}.parquet")
 
 
 def _fs(uri: str) -> tuple[fs.FileSystem, str]:
@@ -114,17 +119,13 @@ def write_bytes(uri: str, data: bytes) -> None:
         out.write(data)
 
 
-def upload(local_file: Path, uri: str) -> None:
-    """Copy a file made on this machine (e.g. a saved .keras model) to ``uri``."""
-    write_bytes(uri, local_file.read_bytes())
-
-
-def download(uri: str) -> Path:
-    """A local copy of ``uri`` (the file itself when it is already local)."""
+def local_copy(uri: str, into: str) -> Path:
+    """A folder (e.g. a Spark ML pipeline) copied to the local folder ``into``, from anywhere."""
     if "://" not in uri:
-        return Path(uri)
+        return Path(uri).resolve()
     filesystem, path = _fs(uri)
-    target = Path(tempfile.mkdtemp(prefix="mqttids-")) / Path(path).name
-    with filesystem.open_input_stream(path) as stream, target.open("wb") as out:
-        shutil.copyfileobj(stream, out)
+    target = Path(into) / Path(path).name
+    fs.copy_files(
+        path, str(target), source_filesystem=filesystem, destination_filesystem=fs.LocalFileSystem()
+    )
     return target

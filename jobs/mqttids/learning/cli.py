@@ -1,10 +1,10 @@
-"""Command-line flags every trainer takes: grid size, grid file, tuning sample, folds, weights."""
+"""Command-line flags of the learning jobs: MLflow run tags, grid size, grid file, tuning sample, folds."""
 
 from __future__ import annotations
 
 import argparse
 
-from mqttids.learning import grids, tuning
+from mqttids.learning import grids, tracking, tuning
 from mqttids.runtime import config
 
 
@@ -12,6 +12,21 @@ def _folds(text: str) -> int:
     if not text.isdigit() or int(text) < 3:
         raise argparse.ArgumentTypeError(f"{text!r}: cross-validation needs at least 3 folds")
     return int(text)
+
+
+def add_tracking(p: argparse.ArgumentParser) -> None:
+    """Which DAG the run belongs to: its MLflow experiment, and the runs' airflow.dag_id tag."""
+    p.add_argument(
+        "--dag-id",
+        default=tracking.MANUAL_DAG,
+        help=f"the DAG whose run this is; names the MLflow experiment (default: {tracking.MANUAL_DAG})",
+    )
+
+
+def mlflow_failure(err: Exception) -> str:
+    """What a failed MLflow call means for the user, in one line."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return f"MLflow at {tracking.tracking_uri_hint()} failed: {text}"
 
 
 def add_tuning(p: argparse.ArgumentParser, example: str) -> None:

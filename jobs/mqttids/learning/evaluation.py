@@ -1,23 +1,26 @@
-"""Evaluate a learning run: score every model, register it, and challenge the champion.
+"""Evaluate a learning run: score every model, log and register it, and challenge the champion.
 
 Scores come from the predictions each trainer wrote (label, prediction and the
 ``unseen`` flag of every test row), so Spark and Keras models are scored by the
-same code. Each model gets its rows in the registry and a confusion-matrix PNG
-in the run folder; then the run's best model challenges the champion.
+same code. Each model's scores and confusion matrix (figure and JSON) go to
+its MLflow run, the model becomes a new version of the registered model, and
+the same numbers go to the warehouse tables in the same step; then the run's
+best version challenges the ``@champion`` alias.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass
 from datetime import date
 
 import pyarrow.dataset as ds
 
-from mqttids.learning import champion, registry
-from mqttids.learning.artifacts import RunFolder, exists, local_path, read_json, write_bytes
+from mqttids.learning import champion, registry, tracking
+from mqttids.learning.artifacts import RunFolder, local_path, read_json
 from mqttids.learning.metrics import Scores, confusion_png, scores, spark_confusion
-from mqttids.runtime import db
+from mqttids.runtime import config, db
 from mqttids.warehouse.batches import BatchRange
 
 log = logging.getLogger(__name__)
@@ -28,6 +31,8 @@ class ModelResult:
     model: str
     test: Scores
     unseen: Scores
+    version: str = ""
+    mlflow_run_id: str = ""
 
 
 def score_predictions(uri: str) -> tuple[Scores, Scores]:
@@ -39,54 +44,56 @@ def score_predictions(uri: str) -> tuple[Scores, Scores]:
     return scores(label, prediction), scores(label[unseen], prediction[unseen])
 
 
-def trained_models(folder: RunFolder, requested: list[str]) -> list[str]:
-    """The requested models whose trainer finished (left its models/<name>.json)."""
-    found = [m for m in requested if exists(folder.model_meta(m))]
-    for m in sorted(set(requested) - set(found)):
-        log.warning("%s: not trained in this run (no %s); skipped", m, folder.model_meta(m))
+def trained_runs(client, dag_id: str, run_id: str, requested: list[str]) -> dict:
+    """{model: its newest finished MLflow run} of the requested models that were trained."""
+    found = {}
+    for model in requested:
+        run = tracking.finished_run(client, tracking.RunKey(dag_id, run_id, model))
+        if run is None:
+            log.warning("%s: not trained in this run (no finished MLflow run); skipped", model)
+        else:
+            found[model] = run
     if not found:
-        raise FileNotFoundError(f"no trained model in {folder.root}: did the trainers run?")
+        raise FileNotFoundError(
+            f"no trained model for run {run_id} in MLflow experiment {dag_id}: did the trainers run?"
+        )
     return found
 
 
-def evaluate_model(folder: RunFolder, meta: dict, name: str) -> tuple[dict, ModelResult]:
-    """The model's registry row and scores; its confusion-matrix PNG is written on the way."""
-    record = read_json(folder.model_meta(name))
+def evaluate_model(
+    client, folder: RunFolder, meta: dict, name: str, run, registered: str
+) -> tuple[dict, ModelResult]:
+    """Score, log to the model's MLflow run, register a version; return its warehouse row and scores."""
     test, unseen = score_predictions(folder.predictions(name))
-    plot = folder.plot(f"confusion_{name}")
     title = f"{name}: accuracy {test.accuracy:.3f}, macro F1 {test.macro_f1:.3f}"
-    write_bytes(plot, confusion_png(test.matrix, title))
-    run_row = {
+    tracking.log_test_scores(
+        run.info.run_id, {"test": test, "unseen": unseen}, confusion_png(test.matrix, title), title
+    )
+    version = tracking.register(client, run, registered, test.macro_f1, meta["test_fingerprint"])
+    row = {
         "run_id": meta["run_id"],
         "model": name,
-        "kind": record["kind"],
-        "params": record["params"],
-        "grid": record["grid"],
-        "cv_metric": record["cv_metric"],
-        "cv_score": record["cv_score"],
-        "cv_folds": record["cv_folds"],
-        "cv_seconds": record["cv_seconds"],
-        "fit_seconds": record["fit_seconds"],
-        "tune_rows": record["tune_rows"],
-        "train_rows": record["train_rows"],
+        "kind": run.data.tags[tracking.TAG_KIND],
+        "mlflow_run_id": run.info.run_id,
+        "registered_model": registered,
+        "model_version": str(version.version),
         "test_rows": test.rows,
-        "artifact_uri": record["artifact_uri"],
-        "features_uri": meta["pipeline_uri"],
         "batch_from": meta["batch_from"],
         "batch_to": meta["batch_to"],
         "test_fingerprint": meta["test_fingerprint"],
-        "plot_uri": plot,
     }
     recall = ", ".join(f"{c['label']} {c['recall']:.2f}" for c in test.per_class())
     log.info(
-        "%s: accuracy %.4f, macro F1 %.4f, unseen-rows macro F1 %.4f; recall: %s",
+        "%s: accuracy %.4f, macro F1 %.4f, unseen-rows macro F1 %.4f; recall: %s; %s version %s",
         name,
         test.accuracy,
         test.macro_f1,
         unseen.macro_f1,
         recall,
+        registered,
+        version.version,
     )
-    return run_row, ModelResult(name, test, unseen)
+    return row, ModelResult(name, test, unseen, str(version.version), run.info.run_id)
 
 
 def _batches(meta: dict) -> BatchRange:
@@ -94,49 +101,86 @@ def _batches(meta: dict) -> BatchRange:
     return BatchRange(first and date.fromisoformat(first), last and date.fromisoformat(last))
 
 
-def rescore_champion(url: str, meta: dict, folder: RunFolder, holder: champion.Contender) -> float:
-    """The champion's macro F1 on this run's test rows: its own pipeline and model, re-applied."""
-    from mqttids.learning import features, spark_models, tf_models
+def check_files(client, name: str, holder: champion.Contender) -> None:
+    """Raise ChampionFilesMissing when the champion version's model (or feature pipeline) is gone."""
+    from mlflow.artifacts import list_artifacts
+
+    version = client.get_model_version(name, holder.version)
+    location = client.get_model_version_download_uri(name, holder.version)
+    if not list_artifacts(artifact_uri=location):
+        raise champion.ChampionFilesMissing(f"no files at {location}")
+    if holder.kind == "keras" and not client.list_artifacts(version.run_id, tracking.FEATURE_PIPELINE):
+        raise champion.ChampionFilesMissing(f"run {version.run_id} has no {tracking.FEATURE_PIPELINE}")
+
+
+def rescore_champion(
+    url: str, meta: dict, folder: RunFolder, client, name: str, holder: champion.Contender
+) -> float:
+    """The champion's macro F1 on this run's test rows, loaded through ``models:/<name>@champion``."""
+    import mlflow
+    import mlflow.spark
+    from pyspark.ml import PipelineModel
+
+    from mqttids.learning import features, tf_models
     from mqttids.runtime.spark import session
 
-    conn = db.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                f"SELECT kind, artifact_uri, features_uri FROM {registry.MODEL_RUNS} "
-                "WHERE run_id = %s AND model = %s",
-                (holder.run_id, holder.model),
-            )
-            kind, artifact, pipeline_uri = cur.fetchone()
-    finally:
-        conn.close()
+    check_files(client, name, holder)
+    uri = tracking.champion_uri(name)
     spark = session("mqttids-rescore", jdbc=True)
-    packets = features.read_packets(spark, url, _batches(meta))
-    test = features.scoring_frame(features.load_pipeline(pipeline_uri), packets.where("split = 'test'"))
-    if kind == "spark":
-        return Scores(spark_confusion(spark_models.load(holder.model, artifact).transform(test))).macro_f1
-    staged = folder.path("rescore", f"{holder.run_id}_{holder.model}.parquet".replace("/", "_"))
-    test.select("x", "label").write.mode("overwrite").parquet(staged)
-    return tf_models.rescore(artifact, staged)
+    packets = features.read_packets(spark, url, _batches(meta)).where("split = 'test'")
+    labelled = packets.withColumn("label", features.label_column())
+    if holder.kind == "spark":  # the logged model is the feature pipeline and the classifier
+        return Scores(spark_confusion(mlflow.spark.load_model(uri).transform(labelled))).macro_f1
+    run_id = client.get_model_version(name, holder.version).run_id
+    with tempfile.TemporaryDirectory() as tmp:
+        pipeline = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=tracking.FEATURE_PIPELINE, dst_path=tmp
+        )
+        test = features.scoring_frame(PipelineModel.load(pipeline), packets)
+        staged = folder.rescore(name, holder.version)
+        test.select("x", "label").write.mode("overwrite").parquet(staged)
+    return tf_models.rescore(uri, staged)
 
 
 def evaluate(
-    url: str, run_id: str, folder: RunFolder, models: list[str]
+    url: str,
+    run_id: str,
+    folder: RunFolder,
+    models: list[str],
+    *,
+    client,
+    dag_id: str = tracking.MANUAL_DAG,
+    registered: str | None = None,
 ) -> tuple[list[ModelResult], champion.Decision]:
-    """Score and register the run's models, then let its best one challenge the champion."""
+    """Score, log, register and store the run's models, then let its best one challenge the champion."""
+    registered = registered or config.MLFLOW_MODEL.get()
     meta = read_json(folder.features_meta)
+    runs = trained_runs(client, dag_id, run_id, models)
     conn = db.connect(url, application="mqttids-evaluate")
     try:
         results = []
         registry.register_columns(conn, run_id, meta["columns"])
-        for name in trained_models(folder, models):
-            run_row, result = evaluate_model(folder, meta, name)
-            registry.register_model(conn, run_row, {"test": result.test, "unseen": result.unseen})
+        for name, run in runs.items():
+            row, result = evaluate_model(client, folder, meta, name, run, registered)
+            registry.register_model(conn, row, {"test": result.test, "unseen": result.unseen})
             results.append(result)
         conn.commit()
         best = max(results, key=lambda r: r.test.macro_f1)
-        challenger = champion.Contender(run_id, best.model, best.test.macro_f1, meta["test_fingerprint"])
-        decision = champion.challenge(conn, challenger, lambda c: rescore_champion(url, meta, folder, c))
+        challenger = champion.Contender(
+            run_id,
+            best.model,
+            best.test.macro_f1,
+            meta["test_fingerprint"],
+            best.version,
+            runs[best.model].data.tags[tracking.TAG_KIND],
+        )
+        decision = champion.challenge(
+            conn,
+            client,
+            registered,
+            challenger,
+            lambda c: rescore_champion(url, meta, folder, client, registered, c),
+        )
     finally:
         conn.close()
     return results, decision

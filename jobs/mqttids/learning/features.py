@@ -180,6 +180,7 @@ class FeatureSummary:
     test_fingerprint: str
     feature_size: int
     pipeline_uri: str
+    input_example: list[dict]  # a few raw test rows of the kept columns: the logged models' example
 
     def kept(self) -> list[str]:
         return [d.column for d in self.columns if d.action == "kept"]
@@ -242,6 +243,7 @@ def build(spark: SparkSession, packets: DataFrame, run_id: str, folder: RunFolde
         test_fingerprint=fingerprint(test),
         feature_size=first["features"].size if first else 0,
         pipeline_uri=folder.pipeline,
+        input_example=[r.asDict() for r in test.select(*kept).limit(5).collect()],
     )
     write_json(folder.features_meta, asdict(summary))
     train.unpersist()

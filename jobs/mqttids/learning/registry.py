@@ -1,7 +1,11 @@
-"""The model registry in PostgreSQL: every model of every learning run, and its scores.
+"""The warehouse's view of the learning runs, for SQL users and the run report.
 
-    mqtt.model_runs        one row per (run, model): params chosen, CV score, times,
-                           artifact URI, the batches it learned from, the test fingerprint
+MLflow holds the models, their params, CV scores, times and figures
+(:mod:`mqttids.learning.tracking`); these tables keep what SQL users read,
+written by the evaluator from the same numbers it logs to MLflow:
+
+    mqtt.model_runs        one row per (run, model): its MLflow run and registered version,
+                           the batches it learned from, test rows and fingerprint
     mqtt.model_metrics     long form: (run, model, subset, metric, label) -> value;
                            subset 'test' is every test row, 'unseen' the test rows whose
                            feature vector never occurs in train (the leakage-aware figure)
@@ -16,7 +20,6 @@ CASCADE), so a rerun never duplicates.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from psycopg2.extras import execute_values
@@ -63,10 +66,9 @@ def register_model(conn, run: dict[str, Any], by_subset: dict[str, Scores]) -> N
             f"DELETE FROM {MODEL_RUNS} WHERE run_id = %s AND model = %s", (run["run_id"], run["model"])
         )
         columns = list(run)
-        values = [json.dumps(v) if k in ("params", "grid") else v for k, v in run.items()]
         cur.execute(
             f"INSERT INTO {MODEL_RUNS} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})",
-            values,
+            list(run.values()),
         )
         for subset, s in by_subset.items():
             execute_values(
@@ -92,7 +94,7 @@ def register_columns(conn, run_id: str, decisions: list[dict[str, str]]) -> None
 
 
 def summary_rows(conn, run_id: str) -> list[tuple]:
-    """(model, accuracy, macro F1, unseen macro F1, flood recall, CV seconds) of a run, best first."""
+    """(model, accuracy, macro F1, unseen macro F1, flood recall, version) of a run, best first."""
     with conn.cursor() as cur:
         cur.execute(
             f"""
@@ -102,10 +104,10 @@ def summary_rows(conn, run_id: str) -> list[tuple]:
                    max(m.value) FILTER (WHERE m.subset = 'unseen' AND m.metric = 'macro_f1'),
                    max(m.value) FILTER (WHERE m.subset = 'test' AND m.metric = 'recall'
                                           AND m.label = 'flood'),
-                   r.cv_seconds
+                   r.registered_model || ' v' || r.model_version
             FROM {MODEL_RUNS} r JOIN {MODEL_METRICS} m USING (run_id, model)
             WHERE r.run_id = %s
-            GROUP BY r.model, r.cv_seconds
+            GROUP BY r.model, r.registered_model, r.model_version
             ORDER BY 3 DESC, 1
             """,
             (run_id,),
@@ -121,9 +123,9 @@ def summary(conn, run_id: str) -> str:
     lines = [
         f"Models of learning run {run_id}",
         "(test split; 'unseen' = the test rows whose feature vector never occurs in train)",
-        f"  {'model':<12}{'accuracy':>10}{'macro F1':>10}{'unseen F1':>11}{'flood rec.':>11}{'CV time':>9}",
+        f"  {'model':<12}{'accuracy':>10}{'macro F1':>10}{'unseen F1':>11}{'flood rec.':>11}  MLflow version",
     ]
-    for model, acc, f1, unseen, flood, cv in rows:
+    for model, acc, f1, unseen, flood, version in rows:
         unseen_text = f"{unseen:.4f}" if unseen is not None else "-"
-        lines.append(f"  {model:<12}{acc:>10.4f}{f1:>10.4f}{unseen_text:>11}{flood:>11.3f}{cv:>8.0f}s")
+        lines.append(f"  {model:<12}{acc:>10.4f}{f1:>10.4f}{unseen_text:>11}{flood:>11.3f}  {version}")
     return "\n".join(lines)

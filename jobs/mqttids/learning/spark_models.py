@@ -3,8 +3,10 @@
 Both tune with CrossValidator (k folds, macro F1) on a stratified sample of the
 train features, then fit the chosen parameters on the whole train split, so a
 14M-row split costs one full fit per model, not one per candidate and fold.
-The model is saved in Spark ML format under the run folder, and its test
-predictions (label, prediction, unseen) go to Parquet for the evaluator.
+The model is logged to the trainer's MLflow run in the Spark ML flavor, as
+one PipelineModel: the fitted feature pipeline, then the classifier, so a
+loaded ``models:/...`` takes raw packet columns. Its test predictions (label,
+prediction, unseen) go to the run folder's Parquet for the evaluator.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pyspark.ml import Model
+import pandas as pd
+from pyspark.ml import Model, PipelineModel
 from pyspark.ml.classification import (
     LogisticRegression,
     LogisticRegressionModel,
@@ -23,8 +26,8 @@ from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from mqttids.learning import grids
-from mqttids.learning.artifacts import RunFolder
+from mqttids.learning import features, grids, tracking
+from mqttids.learning.artifacts import RunFolder, read_json
 from mqttids.learning.metrics import MacroF1Evaluator
 from mqttids.learning.tuning import FOLDS, WEIGHTINGS, Stopwatch, TrainingRecord, stratified_sample
 
@@ -54,6 +57,19 @@ def load(name: str, uri: str) -> Model:
     return {"lr": LogisticRegressionModel, "rf": RandomForestClassificationModel}[name].load(uri)
 
 
+def log_model(model: Model, folder: RunFolder, meta: dict) -> None:
+    """The feature pipeline and the classifier as one Spark ML model, in the active MLflow run."""
+    import mlflow.spark
+
+    served = PipelineModel(stages=[*features.load_pipeline(folder.pipeline).stages, model])
+    mlflow.spark.log_model(
+        served,
+        "model",
+        input_example=pd.DataFrame(meta["input_example"]),
+        pip_requirements=tracking.pip_requirements("pyspark"),
+    )
+
+
 def _param_maps(est, model_grid: dict[str, list[Any]]):
     builder = ParamGridBuilder()
     for key, values in model_grid.items():
@@ -74,8 +90,23 @@ def train(
     tune_rows: int = 50_000,
     folds: int = FOLDS,
     weighting: str = "sqrt",
+    *,
+    client,
+    key: tracking.RunKey,
 ) -> TrainingRecord:
-    """Tune ``name`` by k-fold CV, fit it on all train rows, save it and its test predictions."""
+    """Tune ``name`` by k-fold CV, fit it on all train rows, log it to MLflow, write its predictions."""
+    meta = read_json(folder.features_meta)
+    with tracking.start_run(client, key, "spark", meta) as run:
+        record, model = _train(spark, name, folder, size, grid_file, tune_rows, folds, weighting)
+        record.mlflow_run_id = run.info.run_id
+        tracking.log_training(record.as_dict(), record.candidates, meta)
+        log_model(model, folder, meta)
+    log.info("%s: logged to MLflow run %s", name, run.info.run_id)
+    return record
+
+
+def _train(spark, name, folder, size, grid_file, tune_rows, folds, weighting) -> tuple[TrainingRecord, Model]:
+    """Cross-validate, fit the winner on all train rows and write its test predictions."""
     est = estimator(name)
     model_grid = grids.grid(name, size, grid_file)
     maps = _param_maps(est, model_grid)
@@ -98,16 +129,17 @@ def train(
     cv_seconds = clock.seconds()
     best = max(range(len(maps)), key=lambda i: cv.avgMetrics[i])
     params = {p.name: v for p, v in maps[best].items()}
-    for i, m in enumerate(maps):
-        log.info(
-            "%s candidate %s: CV macro F1 %.4f", name, {p.name: v for p, v in m.items()}, cv.avgMetrics[i]
-        )
+    candidates = [
+        {"params": {p.name: v for p, v in m.items()}, "score": float(cv.avgMetrics[i])}
+        for i, m in enumerate(maps)
+    ]
+    for c in candidates:
+        log.info("%s candidate %s: CV macro F1 %.4f", name, c["params"], c["score"])
     sample.unpersist()
     log.info("%s: best %s (CV macro F1 %.4f); fitting on all train rows", name, params, cv.avgMetrics[best])
     clock = Stopwatch()
     model = est.copy(maps[best]).fit(train_df)
     fit_seconds = clock.seconds()
-    model.write().overwrite().save(folder.model(name))
     test_df = spark.read.parquet(folder.features("test"))
     predictions(model, test_df).write.mode("overwrite").parquet(folder.predictions(name))
     record = TrainingRecord(
@@ -122,10 +154,7 @@ def train(
         fit_seconds=fit_seconds,
         tune_rows=tune_count,
         train_rows=train_df.count(),
-        artifact_uri=folder.model(name),
+        candidates=candidates,
     )
-    record.save(folder)
-    log.info(
-        "%s: CV %.0f s, final fit %.0f s, saved to %s", name, cv_seconds, fit_seconds, record.artifact_uri
-    )
-    return record
+    log.info("%s: CV %.0f s, final fit %.0f s", name, cv_seconds, fit_seconds)
+    return record, model

@@ -10,9 +10,10 @@ Class imbalance: MQTTset's flood class is 0.2% of the rows. Losses are
 weighted by the square root of the balanced class weights, as for the Spark
 models (see :data:`mqttids.learning.tuning.WEIGHTINGS` for why).
 
-The saved ``.keras`` file is loaded back and must give the same predictions
-as the model in memory (the seed's save/load check), before its test
-predictions are written.
+The model is logged to the trainer's MLflow run in the Keras flavor (with the
+fitted feature pipeline beside it, as the run's ``feature_pipeline``
+artifact), loaded back from MLflow, and must give the same predictions as the
+model in memory before its test predictions are written.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import math
 import os
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,8 +30,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from mqttids.learning import grids
-from mqttids.learning.artifacts import RunFolder, download, local_path, read_json, upload, write_bytes
+from mqttids.learning import grids, tracking
+from mqttids.learning.artifacts import RunFolder, local_copy, local_path, read_json, write_bytes
 from mqttids.learning.metrics import scores
 from mqttids.learning.tuning import FOLDS, MIN_CLASS_ROWS, WEIGHTINGS, Stopwatch, TrainingRecord
 from mqttids.schema import LABELS
@@ -188,24 +188,39 @@ def predict(model, uri: str, size: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(probs), np.concatenate(labels)
 
 
-def save_and_check(model, name: str, folder: RunFolder, size: int):
-    """Save as .keras, load it back, and insist the reloaded model predicts the same."""
-    keras = _keras()
-    local = Path(tempfile.mkdtemp(prefix="mqttids-keras-")) / f"{name}.keras"
-    model.save(local)
-    reloaded = keras.models.load_model(local)
+def log_and_check(model, folder: RunFolder, size: int):
+    """Log the model (and the feature pipeline) to the active MLflow run, load it back from
+    MLflow, and insist the loaded model predicts the same as the one in memory."""
+    import mlflow
+    import mlflow.keras
+    from mlflow.models import infer_signature
+
+    example = next(stream(folder.features("test"), size))[0][:5]
+    # A signature, not an input example: mlflow 3.17's Keras flavor writes the example before
+    # it creates the model folder, and fails.
+    signature = infer_signature(example, model.predict(example, verbose=0))
+    info = mlflow.keras.log_model(
+        model,
+        name="model",
+        signature=signature,
+        pip_requirements=tracking.pip_requirements("tensorflow", "keras"),
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        mlflow.log_artifacts(str(local_copy(folder.pipeline, tmp)), tracking.FEATURE_PIPELINE)
+    reloaded = mlflow.keras.load_model(info.model_uri)
     before, _ = predict(model, folder.features("test"), size)
     after, _ = predict(reloaded, folder.features("test"), size)
     if not np.array_equal(before.argmax(axis=1), after.argmax(axis=1)) or not np.allclose(before, after):
-        raise RuntimeError(f"{name}: the reloaded .keras model predicts differently from the trained one")
-    log.info("%s: saved and reloaded; identical predictions on %s test rows", name, f"{len(before):,}")
-    upload(local, folder.model(name, keras=True))
+        raise RuntimeError("the model loaded back from MLflow predicts differently from the trained one")
+    log.info("logged to MLflow and loaded back: identical predictions on %s test rows", f"{len(before):,}")
     return reloaded
 
 
 def rescore(model_uri: str, features_uri: str) -> float:
-    """Macro F1 of a saved .keras model on a Parquet of x and label (e.g. the champion, re-scored)."""
-    model = _keras().models.load_model(download(model_uri))
+    """Macro F1 of a logged Keras model on a Parquet of x and label (e.g. the champion, re-scored)."""
+    import mlflow.keras
+
+    model = mlflow.keras.load_model(model_uri)
     size = int(model.inputs[0].shape[-1])
     probs, labels = predict(model, features_uri, size)
     return scores(labels, probs.argmax(axis=1)).macro_f1
@@ -231,15 +246,30 @@ def train(
     tune_rows: int = 50_000,
     k: int = FOLDS,
     weighting: str = "sqrt",
+    *,
+    client,
+    key: tracking.RunKey,
 ) -> TrainingRecord:
-    """Tune ``name`` by k-fold CV, train the winner on all train rows, save, check and predict."""
+    """Tune ``name`` by k-fold CV, train the winner on all train rows, log it to MLflow, predict."""
+    meta = read_json(folder.features_meta)
+    with tracking.start_run(client, key, "keras", meta) as run:
+        record, model = _train(name, folder, size_name, grid_file, tune_rows, k, weighting, meta)
+        record.mlflow_run_id = run.info.run_id
+        tracking.log_training(record.as_dict(), record.candidates, meta)
+        reloaded = log_and_check(model, folder, int(meta["feature_size"]))
+        write_predictions(reloaded, name, folder, int(meta["feature_size"]))
+    log.info("%s: logged to MLflow run %s", name, run.info.run_id)
+    return record
+
+
+def _train(name, folder, size_name, grid_file, tune_rows, k, weighting, meta) -> tuple[TrainingRecord, Any]:
+    """Cross-validate the grid, then fit the winner on the whole train split, streamed."""
     import tensorflow as tf
 
     keras = _keras()
     keras.utils.set_random_seed(SEED)
     tf.config.threading.set_inter_op_parallelism_threads(2)
     rng = np.random.default_rng(SEED)
-    meta = read_json(folder.features_meta)
     size = int(meta["feature_size"])
     weights = class_weight(meta, weighting)
     log.info(
@@ -256,6 +286,7 @@ def train(
         f1, epochs = cross_validate(x, y, size, params, weights, k, rng)
         log.info("%s candidate %s: CV macro F1 %.4f (best epoch ~%d)", name, params, f1, epochs)
         results.append((f1, epochs, params))
+    candidates = [{"params": p, "score": f, "best_epoch": e} for f, e, p in results]
     cv_seconds = clock.seconds()
     f1, cv_epochs, params = max(results, key=lambda r: r[0])
     epochs = full_epochs(cv_epochs, len(y), int(meta["train_rows"]))
@@ -274,8 +305,6 @@ def train(
     model = build(size, **params)
     model.fit(tf_dataset(folder.features("train"), size), epochs=epochs, class_weight=weights, verbose=2)
     fit_seconds = clock.seconds()
-    reloaded = save_and_check(model, name, folder, size)
-    write_predictions(reloaded, name, folder, size)
     record = TrainingRecord(
         model=name,
         kind="keras",
@@ -288,7 +317,6 @@ def train(
         fit_seconds=fit_seconds,
         tune_rows=len(y),
         train_rows=int(meta["train_rows"]),
-        artifact_uri=folder.model(name, keras=True),
+        candidates=candidates,
     )
-    record.save(folder)
-    return record
+    return record, model

@@ -9,8 +9,6 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 
-from mqttids.learning.artifacts import RunFolder, write_json
-
 log = logging.getLogger(__name__)
 
 FOLDS = 3
@@ -48,7 +46,7 @@ def stratified_sample(train: DataFrame, rows: int, seed: int = 7) -> DataFrame:
 
 @dataclass
 class TrainingRecord:
-    """One trained model, as the evaluator and the registry see it (models/<name>.json)."""
+    """One trained model: what its trainer chose and how long it took (logged to its MLflow run)."""
 
     model: str
     kind: str  # "spark" or "keras"
@@ -61,15 +59,15 @@ class TrainingRecord:
     fit_seconds: float
     tune_rows: int
     train_rows: int
-    artifact_uri: str
-    extra: dict[str, Any] = field(default_factory=dict)
+    mlflow_run_id: str = ""
+    candidates: list[dict[str, Any]] = field(default_factory=list)  # every CV candidate and its score
 
-    def save(self, folder: RunFolder) -> None:
-        write_json(folder.model_meta(self.model), asdict(self))
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class Stopwatch:
-    """Seconds since it was made; for the train-time figures the registry keeps."""
+    """Seconds since it was made; for the train-time figures logged to MLflow."""
 
     def __init__(self) -> None:
         self.started = time.monotonic()

@@ -112,6 +112,34 @@ INPUT_ROOTS = Setting(
     "MQTTIDS_LANDING_URI: comma-separated local folders and URI prefixes (gs://bucket/path, "
     "hdfs://namenode/path). Any other path or scheme (http://, ...) is refused.",
 )
+MLFLOW_TRACKING_URI = Setting(
+    "MLFLOW_TRACKING_URI",
+    "",
+    "MLflow tracking server the learning jobs log to (http://host:port). Empty: the embedded "
+    "server (python -m mqttids.runtime.embedded_mlflow start, or make mlflow).",
+)
+MLFLOW_DB = Setting(
+    "MQTTIDS_MLFLOW_DB",
+    "mlflow",
+    "Embedded MLflow server: its backend-store database on the warehouse's PostgreSQL server "
+    "(never Airflow's metadata database).",
+)
+MLFLOW_ARTIFACTS = Setting(
+    "MQTTIDS_MLFLOW_ARTIFACTS",
+    str(PROJECT_ROOT / ".local" / "mlflow" / "artifacts"),
+    "Embedded MLflow server: where it stores models and figures; local path or gs://.",
+)
+CODE_VERSION = Setting(
+    "MQTTIDS_CODE_VERSION",
+    "",
+    "Code version the learning jobs tag their MLflow runs with. Empty: hashed from jobs/ (Dataproc "
+    "jobs get the shipped package's version).",
+)
+MLFLOW_MODEL = Setting(
+    "MQTTIDS_MLFLOW_MODEL",
+    "mqtt_ids_packet",
+    "Registered MLflow model of the packet-level classifiers; alias @champion is the served one.",
+)
 TUNE_ROWS = Setting(
     "MQTTIDS_TUNE_ROWS",
     "50000",
@@ -237,6 +265,11 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     TASK_RETRIES,
     ARTIFACTS_URI,
     INPUT_ROOTS,
+    MLFLOW_TRACKING_URI,
+    MLFLOW_DB,
+    MLFLOW_ARTIFACTS,
+    MLFLOW_MODEL,
+    CODE_VERSION,
     TUNE_ROWS,
     EXECUTOR,
     DATAPROC_IMAGE,
