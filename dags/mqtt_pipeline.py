@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, Asset, Param, TriggerRule, task
+from airflow.sdk import DAG, Asset, TriggerRule, task
 
 from mqttids.runtime import config
 from mqttids_airflow import connections, inputs, learning
@@ -56,20 +56,7 @@ with DAG(
         "execution_timeout": timedelta(hours=2),
     },
     params={
-        "train_uri": Param(
-            "", type="string", description="Train CSV (path, glob or gs://). Empty: landing batch."
-        ),
-        "test_uri": Param(
-            "", type="string", description="Test CSV (path, glob or gs://). Empty: landing batch."
-        ),
-        "top_x": Param(5, type="integer", minimum=1, description="How many TCP flags to rank (ties kept)."),
-        "max_reject_ratio": Param(
-            float(config.MAX_REJECT_RATIO.get()),
-            type="number",
-            minimum=0,
-            maximum=1,
-            description="Quality gate: largest share of rejected rows allowed.",
-        ),
+        **inputs.params(),
         **learning.params(),
         **placement_params(),
     },
@@ -77,6 +64,7 @@ with DAG(
         "source_uri": inputs.source_uri,
         "first_batch": learning.first_batch,
         "keras_models": learning.keras_models,
+        "model_list": learning.model_list,
     },
 ) as dag:
     ingest = spark_job(
@@ -128,7 +116,7 @@ with DAG(
     @task.branch(retries=0)
     def choose_models(params: dict | None = None) -> list[str]:
         """Run the trainers of the models the trigger picked; the others are skipped."""
-        return learning.trainer_tasks(params["models"])
+        return learning.trainer_tasks(learning.picked(params))
 
     grid = ["--grid", "{{ params.grid }}"]
     trainers = [
@@ -139,7 +127,7 @@ with DAG(
     evaluate = spark_job(
         "evaluate",
         "evaluate",
-        [*run, "--models", "{{ params.models | join(',') }}"],
+        [*run, "--models", "{{ model_list(params) }}"],
         jdbc=True,
         trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
     )
