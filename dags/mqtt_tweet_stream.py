@@ -72,7 +72,8 @@ with DAG(
             "replay",
             enum=["replay", "x_api"],
             description="replay: a recorded file through a local server speaking the X API protocol "
-            "(no account needed), e.g. for a demo; x_api: the real X API with the x_api connection's bearer token.",
+            "(no account needed), e.g. for a demo; x_api: the real X API with the x_api connection's "
+            "bearer token.",
         ),
         "replay_file": optional_text(
             "JSON-lines file of recorded tweets for source replay, one X API stream message per line, "
