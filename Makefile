@@ -47,7 +47,7 @@ system-deps: ## Java 17, the PostgreSQL JDBC driver, tshark and mosquitto (apt-g
 	  else echo "No PostgreSQL JDBC jar: apt-get install libpostgresql-jdbc-java, or set POSTGRES_JDBC_JAR;"; \
 	       echo "otherwise Spark fetches it from Maven Central (MQTTIDS_JDBC_PACKAGE)."; fi; }
 
-run: install ## run mqtt_pipeline end to end (TRAIN=... TEST=... for your own files)
+run: install ## run mqtt_pipeline end to end, quietly (TRAIN=... TEST=... own files; VERBOSE=1 all logs)
 	$(BIN)/python -m mqttids_airflow.local run $(RUN_ARGS)
 
 stream: install ## run mqtt_tweet_stream once, print per-term totals (SOURCE=replay|x_api REPLAY=f DURATION=s)

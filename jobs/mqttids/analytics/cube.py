@@ -65,19 +65,19 @@ _TARGET = ("target", "text", "Class label, as found in the data.")
 _PACKETS = ("packets", "bigint", "Packets counted.")
 
 AVG_MQTT_LEN = Output(
-    f"{tables.SCHEMA}.avg_mqtt_len",
+    tables.AVG_MQTT_LEN,
     "Average mqtt.len per split, and over all splits.",
     (_SPLIT, _PACKETS, ("avg_mqtt_len", "double precision", "Mean mqtt.len (0 when no MQTT layer).")),
     ("split",),
 )
 AVG_TCP_LEN = Output(
-    f"{tables.SCHEMA}.avg_tcp_len_by_target",
+    tables.AVG_TCP_LEN,
     "Average tcp.len per split and target.",
     (_SPLIT, _TARGET, _PACKETS, ("avg_tcp_len", "double precision", "Mean tcp.len of the class.")),
     ("split", "target"),
 )
 TOP_TCP_FLAGS = Output(
-    f"{tables.SCHEMA}.top_tcp_flags",
+    tables.TOP_TCP_FLAGS,
     "The top_x most frequent tcp.flags per split; flags tied at rank top_x are all kept.",
     (
         _SPLIT,
@@ -90,13 +90,13 @@ TOP_TCP_FLAGS = Output(
     ("split", "tcp_flags"),
 )
 CLASS_HISTOGRAM = Output(
-    f"{tables.SCHEMA}.class_histogram",
+    tables.CLASS_HISTOGRAM,
     "Packets per split and target, and the target's share of the split.",
     (_SPLIT, _TARGET, _PACKETS, ("share", "double precision", "packets / packets of the split.")),
     ("split", "target"),
 )
 TOP_HDRFLAGS = Output(
-    f"{tables.SCHEMA}.top_hdrflags_by_target",
+    tables.TOP_HDRFLAGS,
     "The most frequent mqtt.hdrflags per split and target (0 = no MQTT layer); ties all kept.",
     (
         _SPLIT,

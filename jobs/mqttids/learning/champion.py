@@ -15,12 +15,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mqttids.warehouse.tables import SCHEMA
+from mqttids.warehouse.tables import CHAMPION, SCHEMA
+from mqttids.warehouse.tables import CHAMPION_DECISIONS as DECISIONS
 
 log = logging.getLogger(__name__)
 
-CHAMPION = f"{SCHEMA}.champion"
-DECISIONS = f"{SCHEMA}.champion_decisions"
 SLOT = "mqtt_ids"  # one champion for the whole platform
 
 DDL = f"""

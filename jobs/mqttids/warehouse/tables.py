@@ -16,6 +16,23 @@ PACKETS = f"{SCHEMA}.packets"
 REJECTED = f"{SCHEMA}.rejected_rows"
 BATCHES = f"{SCHEMA}.ingest_batches"
 
+# The tables the stages write their results to. Their DDL stays with the stage that writes them;
+# the names live here because more than one stage reads them (the report reads them all, and
+# stages never import each other). Each is documented in the stage's module and in COMMENTs.
+AVG_MQTT_LEN = f"{SCHEMA}.avg_mqtt_len"  # analytics, keyed by run_id (the Airflow run id)
+AVG_TCP_LEN = f"{SCHEMA}.avg_tcp_len_by_target"
+TOP_TCP_FLAGS = f"{SCHEMA}.top_tcp_flags"
+CLASS_HISTOGRAM = f"{SCHEMA}.class_histogram"
+TOP_HDRFLAGS = f"{SCHEMA}.top_hdrflags_by_target"
+MODEL_RUNS = f"{SCHEMA}.model_runs"  # learning, keyed by run_id (the Airflow run id)
+MODEL_METRICS = f"{SCHEMA}.model_metrics"
+CONFUSION = f"{SCHEMA}.confusion_matrix"
+FEATURE_COLUMNS = f"{SCHEMA}.feature_columns"
+CHAMPION = f"{SCHEMA}.champion"
+CHAMPION_DECISIONS = f"{SCHEMA}.champion_decisions"
+TWEET_STREAM_RUNS = f"{SCHEMA}.tweet_stream_runs"  # stream, keyed by run_id (the Airflow run id)
+TWEET_TERM_COUNTS = f"{SCHEMA}.tweet_term_counts"
+
 # Columns ingest adds in front of the 34 MQTTset columns.
 LOAD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("batch_date", "date NOT NULL"),
