@@ -21,7 +21,7 @@ def params() -> dict[str, Param]:
     return {
         "models": Param(
             list(grids.MODELS),
-            type="array",
+            type=["null", "array"],
             items={"type": "string", "enum": list(grids.MODELS)},
             uniqueItems=True,
             description="Models to train, any of: lr, rf (Spark logistic regression, random forest), "
