@@ -88,18 +88,20 @@ def ensure_sample() -> tuple[str, str]:
     return str(train), str(test)
 
 
-def run_pipeline(train: str, test: str, batch_date: str, verbose: bool = False) -> int:
+def run_pipeline(
+    train: str, test: str, batch_date: str, verbose: bool = False, params: dict | None = None
+) -> int:
     """Run mqtt_pipeline once for ``batch_date`` and print what it produced.
 
     Quiet by default (one line per task, the logs in a file, see :mod:`run_output`);
-    ``verbose`` streams Airflow's whole output instead.
+    ``verbose`` streams Airflow's whole output instead. ``params`` are more DAG params.
     """
     url = db.resolve_url()
     # A one-off local run fails fast; scheduled runs keep their retries.
     env = {"MQTTIDS_TASK_RETRIES": "0", **_environ(url)}
     print(f"warehouse: {db.redact(url)}", flush=True)
     migrate(env)
-    conf = json.dumps({"train_uri": train, "test_uri": test})
+    conf = json.dumps({"train_uri": train, "test_uri": test, **(params or {})})
     command = [AIRFLOW, "dags", "test", "mqtt_pipeline", batch_date, "-c", conf]
     started = time.monotonic()
     if verbose:
@@ -235,6 +237,12 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("VERBOSE", "") not in ("", "0"),
         help="stream Airflow's whole output instead of one line per task (default: $VERBOSE)",
     )
+    run.add_argument(
+        "--params",
+        type=json.loads,
+        default={},
+        help='more DAG params as JSON, e.g. \'{"models": ["lr"], "top_x": 3}\'',
+    )
     sub.add_parser("airflow", help="start Airflow standalone with this project's DAGs")
     sub.add_parser("env", help="print the environment local Airflow commands need, as shell exports")
     args = parser.parse_args(argv)
@@ -242,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         train, test = (args.train, args.test) if args.train or args.test else ensure_sample()
         if not (train and test):
             parser.error("give both --train and --test, or neither")
-        return run_pipeline(train, test, args.batch_date, args.verbose)
+        return run_pipeline(train, test, args.batch_date, args.verbose, args.params)
     if args.command == "airflow":
         return standalone()
     for key, value in airflow_env(db.resolve_url()).items():

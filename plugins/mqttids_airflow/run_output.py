@@ -30,6 +30,8 @@ STEP = re.compile(
     r"(Epoch \d+/\d+|fold \d+/\d+|[Ss]tage \d+\.\d+|grid point \d+/\d+|training \w+|fitting \w+)"
 )
 NEW_STATE = re.compile(r"\bnew_state=(\w+)")
+# What a trainer reports when it has picked its params: the figure of a train_* task.
+CV_SCORE = re.compile(r"(\w+): CV macro F1 (\d\.\d+)")
 ERROR = re.compile(
     r"(\b\w*(Error|Exception|Failed)\b:|^error: |\berror: |Traceback|FAILED|exited with|\[error\s*\])"
 )
@@ -155,6 +157,8 @@ def _finish(printer: Printer, outcome: Outcome, task: Task, key_figure) -> None:
             figure = key_figure(outcome.run_id or "", task.task_id)
         except Exception as exc:  # a figure is a nicety: never fail the run over it
             figure = f"({type(exc).__name__} reading its figure)"
+        scores = [m.groups() for line in task.lines if (m := CV_SCORE.search(message(line)))]
+        figure = figure or ", ".join(f"{model} CV macro F1 {score}" for model, score in scores)
     elif state in ("failed", "up_for_retry") and outcome.failed_task is None:
         outcome.failed_task = task.task_id
         outcome.error = error_line(task.lines)

@@ -78,7 +78,9 @@ class Airflow:
 
     def api(self, path: str, token: str | None = None) -> dict:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        with urllib.request.urlopen(urllib.request.Request(self.url + path, headers=headers), timeout=10) as r:
+        with urllib.request.urlopen(
+            urllib.request.Request(self.url + path, headers=headers), timeout=10
+        ) as r:
             return json.load(r)
 
     def wait_ready(self, dag_ids: tuple[str, ...], timeout: float = 240) -> str:

@@ -41,7 +41,9 @@ def browser(**context) -> Iterator:
     profile = tempfile.mkdtemp(prefix="mqttids-chromium-")
     try:
         with sync_playwright() as pw:
-            ctx = pw.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=ARGS, **context)
+            ctx = pw.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, args=ARGS, **context
+            )
             try:
                 yield ctx
             finally:
