@@ -106,9 +106,9 @@ def run_pipeline(
     started = time.monotonic()
     if verbose:
         returncode, run_id = subprocess.run(command, env=env, check=False).returncode, None
+        print(f"\nmqtt_pipeline finished in {time.monotonic() - started:.0f} s\n")
     else:
-        returncode, run_id = _run_quiet(command, env, url, batch_date)
-    print(f"\nmqtt_pipeline finished in {time.monotonic() - started:.0f} s\n")
+        returncode, run_id = _run_quiet(command, env, url, batch_date, started)
     if returncode:
         return returncode
     status = print_summary(url, batch_date)
@@ -117,7 +117,9 @@ def run_pipeline(
     return status
 
 
-def _run_quiet(command: list[str], env: dict[str, str], url: str, batch_date: str) -> tuple[int, str | None]:
+def _run_quiet(
+    command: list[str], env: dict[str, str], url: str, batch_date: str, started: float
+) -> tuple[int, str | None]:
     """The run with one line per task; on failure, the failing task, its error and the log file."""
     from mqttids_airflow import run_figures, run_output
 
@@ -127,11 +129,12 @@ def _run_quiet(command: list[str], env: dict[str, str], url: str, batch_date: st
     outcome = run_output.run_quiet(
         command, env, log_path, lambda run_id, task: run_figures.figure(url, batch_date, run_id, task)
     )
+    print(f"\nmqtt_pipeline finished in {time.monotonic() - started:.0f} s\n", flush=True)
     if outcome.returncode:
         where = (
-            f"task {outcome.failed_task} failed" if outcome.failed_task else "the run failed before any task"
+            f"task {outcome.failed_task} failed" if outcome.failed_task else "the run failed outside a task"
         )
-        print(f"\nFAILED: {where}: {outcome.error or 'no error line found'}", file=sys.stderr)
+        print(f"FAILED: {where}: {outcome.error or 'no error line found'}", file=sys.stderr)
         print(f"full log: {log_path}", file=sys.stderr)
     return outcome.returncode, outcome.run_id
 

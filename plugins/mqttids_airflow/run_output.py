@@ -32,6 +32,9 @@ STEP = re.compile(
 NEW_STATE = re.compile(r"\bnew_state=(\w+)")
 # What a trainer reports when it has picked its params: the figure of a train_* task.
 CV_SCORE = re.compile(r"(\w+): CV macro F1 (\d\.\d+)")
+JOB_FAILED = re.compile(r"^\w+ failed: ")  # how jobs/*.py report their error before exiting 1
+LOGGED_ERROR = re.compile(r"\bERROR [\w.]+: ")
+EXCEPTION = re.compile(r"^[\w.]*(Error|Exception|Failed)\b: ")
 ERROR = re.compile(
     r"(\b\w*(Error|Exception|Failed)\b:|^error: |\berror: |Traceback|FAILED|exited with|\[error\s*\])"
 )
@@ -67,11 +70,21 @@ class Outcome:
 
 
 def error_line(lines: list[str]) -> str | None:
-    """The most telling error message of a task's log: the last error-looking line that is not noise."""
-    candidates = [m for line in lines if ERROR.search(m := message(line)) and not NOISE.search(m)]
-    specific = [c for c in candidates if not c.startswith(("Traceback", "[error"))]
-    chosen = (specific or candidates or [None])[-1]
-    return chosen[:300] if chosen else None
+    """The most telling error message of a task's log.
+
+    First choice is the job's own verdict (``ingest failed: train file not found: ...``), then an
+    ERROR record, then the exception line of a traceback, then any error-looking line: the
+    operator's "Cannot execute: spark-submit ..." says less than the job's message above it.
+    """
+    messages = [message(line) for line in lines]
+    choices = (
+        [m for m in messages if JOB_FAILED.match(m)],
+        [m.split(": ", 1)[-1] for m in messages if LOGGED_ERROR.search(m)],
+        [m for m in messages if EXCEPTION.match(m) and not NOISE.search(m)],
+        [m for m in messages if ERROR.search(m) and not NOISE.search(m)],
+    )
+    found = next((c for c in choices if c), [None])[-1]
+    return found[:300] if found else None
 
 
 class Printer:

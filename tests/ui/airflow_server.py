@@ -73,13 +73,13 @@ class Airflow:
         req = urllib.request.Request(
             f"{self.url}/auth/token", data=body, headers={"Content-Type": "application/json"}
         )
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with urllib.request.urlopen(req, timeout=30) as resp:
             return json.load(resp)["access_token"]
 
     def api(self, path: str, token: str | None = None) -> dict:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         with urllib.request.urlopen(
-            urllib.request.Request(self.url + path, headers=headers), timeout=10
+            urllib.request.Request(self.url + path, headers=headers), timeout=30
         ) as r:
             return json.load(r)
 

@@ -39,7 +39,11 @@ def _wait_for(airflow, dag_id: str, run_id: str) -> dict:
     token = airflow.token()
     deadline = time.monotonic() + RUN_TIMEOUT
     while time.monotonic() < deadline:
-        run = airflow.api(f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}", token)
+        try:
+            run = airflow.api(f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}", token)
+        except (TimeoutError, urllib.error.URLError):  # a busy API server (SQLite) is no failure
+            time.sleep(3)
+            continue
         if run["state"] in ("success", "failed"):
             tis = airflow.api(f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances", token)
             states = {t["task_id"]: t["state"] for t in tis["task_instances"]}
