@@ -17,7 +17,7 @@ FLOAT = re.compile(r"^-?[\d,]+\.\d+$")
 # JavaScript for a page or frame: {table id: [[cell text, ...], ...]} of the body rows.
 TABLES_JS = """() => Object.fromEntries([...document.querySelectorAll('table[id^="t-"]')].map(t =>
   [t.id.slice(2), [...t.querySelectorAll('tbody tr')].map(r =>
-    [...r.cells].map(c => c.innerText.trim()))]]))"""
+    [...r.cells].map(c => c.innerText.trim()))]))"""
 
 
 class _Tables(HTMLParser):
