@@ -176,7 +176,8 @@ def _check_report(conn, run_id: str, batch_date: str) -> None:
     """The run's report shows the tables' figures, learning included; optionally saved as a PNG."""
     page = pages.pipeline_report(conn, run_id)
     checks.assert_pipeline_page(checks.tables_from_html(page), conn, run_id, batch_date, learning=True)
-    assert page.count("<script") == 1 + page.count('class="plotly-graph-div"')  # one bundle, inlined
+    # One inlined bundle, one resize hook, and a small script per chart.
+    assert page.count("<script") == 2 + page.count('class="plotly-graph-div"')
     assert "<script src" not in page and '<link rel="stylesheet"' not in page  # nothing fetched
     for chart in ("c-recall", "c-champions", "c-confusion-lr", "c-ingest-counts", "c-flags"):
         assert f'id="{chart}"' in page, chart

@@ -79,7 +79,12 @@ def champion_history(history: list[tuple]) -> go.Figure:
             line={"shape": "hv"},
         )
     )
-    fig.update_layout(title="Champion macro F1 at each promotion", yaxis_title="macro F1 (test)", **LAYOUT)
+    fig.update_layout(
+        title="Champion macro F1 at each promotion",
+        yaxis={"title": "macro F1 (test)", "range": [0, 1.05]},
+        xaxis={"type": "date", "tickformat": "%Y-%m-%d %H:%M"},
+        **LAYOUT,
+    )
     return fig
 
 

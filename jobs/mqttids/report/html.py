@@ -26,6 +26,13 @@ code,td.code{font-family:ui-monospace,monospace;font-size:12px;word-break:break-
 """
 
 
+# Charts in grid cells are drawn before the grid has its final widths: fit them once it has.
+RESIZE = (
+    "window.addEventListener('load',()=>document.querySelectorAll('.plotly-graph-div')"
+    ".forEach(d=>Plotly.Plots.resize(d)));"
+)
+
+
 def cell(value) -> str:
     """A value as shown: integers with thousands separators, floats to 4 decimals."""
     if value is None:
@@ -81,5 +88,5 @@ def document(
         f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style>'
         f"<script>{script}</script></head><body><header><h1>{escape(title)}</h1>"
         f'<p>{escape(subtitle)}</p><p class="nav">{links}</p></header>'
-        f"<main>{''.join(body)}</main></body></html>"
+        f"<main>{''.join(body)}</main><script>{RESIZE}</script></body></html>"
     )
