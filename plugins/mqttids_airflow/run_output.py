@@ -2,9 +2,10 @@
 
 ``airflow dags test`` prints every Airflow, Spark and Keras log record (about a thousand
 lines per run). :func:`run_quiet` runs it with all of that going to a log file and prints,
-for each task, one line when it starts and one when it ends, with its state, duration and a
-key figure read back from the warehouse. While a task runs, a terminal gets a progress line
-(elapsed seconds and the last step Spark or Keras reported), rewritten in place. A failure
+for each task, a line when it starts and one when it ends, with its state, duration and a key
+figure read back from the warehouse. On a terminal the start line is a progress line instead
+(elapsed seconds and the last step Spark or Keras reported), rewritten in place until the task
+ends, so each task leaves one line. A failure
 prints the failing task, the error line of its log and the log file's path.
 
 A task's state is the last ``new_state=`` the execution API logged for it.
@@ -99,6 +100,13 @@ class Printer:
         self.clear()
         print(text, file=self.out, flush=True)
 
+    def start(self, text: str) -> None:
+        """A task's start: its own line in a log, the first state of the progress line on a terminal."""
+        if self.tty:
+            self.progress(text)
+        else:
+            self.line(text)
+
     def progress(self, text: str) -> None:
         if self.tty:
             self.out.write("\r\033[K" + text[:120])
@@ -139,7 +147,7 @@ def run_quiet(
                 outcome.run_id = m.group(1)
             if m := START.search(line):
                 current = Task(m.group(1), time.monotonic())
-                printer.line(f"  {current.task_id:<18} started")
+                printer.start(f"  {current.task_id:<18} started")
                 continue
             if current is None:
                 continue
