@@ -112,7 +112,8 @@ def assert_pipeline_page(tables: dict, conn, run_id: str, batch_date: str, learn
     }  # fmt: skip
     for name, rows in expected.items():
         assert rows, f"the warehouse has no rows for {name}: the check would prove nothing"
-        assert page_rows(tables, name) == rows, name
+        shown_rows = page_rows(tables, name)
+        assert shown_rows == rows, f"{name}: page only {shown_rows - rows}; tables only {rows - shown_rows}"
     batch = sql_rows(
         conn, "SELECT batch_date, rows_read, rows_loaded, rows_rejected FROM mqtt.ingest_batches "
         "WHERE batch_date = %s", day)  # fmt: skip
