@@ -11,7 +11,8 @@ export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)/jobs
 
 TRAIN ?=
 TEST ?=
-RUN_ARGS := $(if $(TRAIN),--train $(TRAIN)) $(if $(TEST),--test $(TEST))
+PARAMS ?=
+RUN_ARGS := $(if $(TRAIN),--train $(TRAIN)) $(if $(TEST),--test $(TEST)) $(if $(PARAMS),--params '$(PARAMS)')
 SOURCE ?= replay
 REPLAY ?=
 DURATION ?= 300
@@ -48,7 +49,7 @@ system-deps: ## Java 17, the PostgreSQL JDBC driver, tshark, mosquitto and chrom
 	  else echo "No PostgreSQL JDBC jar: apt-get install libpostgresql-jdbc-java, or set POSTGRES_JDBC_JAR;"; \
 	       echo "otherwise Spark fetches it from Maven Central (MQTTIDS_JDBC_PACKAGE)."; fi; }
 
-run: install ## run mqtt_pipeline end to end, quietly (TRAIN=... TEST=... own files; VERBOSE=1 all logs)
+run: install ## run mqtt_pipeline end to end, quietly (TRAIN=, TEST= own files; PARAMS='{json}'; VERBOSE=1)
 	$(BIN)/python -m mqttids_airflow.local run $(RUN_ARGS)
 
 stream: install ## run mqtt_tweet_stream once, print per-term totals (SOURCE=replay|x_api REPLAY=f DURATION=s)
