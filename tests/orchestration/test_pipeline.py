@@ -190,6 +190,7 @@ def _check_report(conn, run_id: str, batch_date: str) -> None:
             shot = ctx.new_page()
             shot.goto(html.as_uri())
             shot.wait_for_function("document.querySelectorAll('.plotly-graph-div .main-svg').length > 5")
+            shot.wait_for_timeout(1000)  # the resize hook runs on load
             shot.screenshot(path=target, full_page=True, clip={"x": 0, "y": 0, "width": 1280, "height": 1800})
         html.unlink()
 

@@ -19,7 +19,8 @@ table{border-collapse:collapse;font-size:13px;margin:6px 0 10px}
 th,td{border-bottom:1px solid #e1e4e8;padding:4px 10px;text-align:left}
 td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f1f3f5}
 code,td.code{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(480px,1fr));gap:8px;align-items:start}
+.grid{display:grid;grid-template-columns:1fr 1fr;gap:8px;align-items:start}
+@media (max-width:1000px){.grid{grid-template-columns:1fr}}
 .grid>div{min-width:0;overflow-x:auto}
 .note{color:#52606d;font-size:13px}.nav a{margin-right:14px;color:#fff}
 .yes{color:#0a7b32;font-weight:600}.no{color:#b42318;font-weight:600}
