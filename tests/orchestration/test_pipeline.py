@@ -139,6 +139,7 @@ def test_pipeline_loads_quarantines_analyses_and_learns(airflow_env, sample, db_
     result = _make_run(airflow_env, tmp_path, train, test, "2026-03-01", params)
     log = _log_file(result.stdout)
     assert result.returncode == 0, result.stdout[-4000:] + log.read_text()[-4000:]
+    print(result.stdout)  # shown with -s, and in the report of a failure
     lines = result.stdout.splitlines()
     assert len(lines) < 60, result.stdout
     for task in ("ingest", "quality_gate", "analytics", "features", "train_lr", "train_rf", "train_tf"):
