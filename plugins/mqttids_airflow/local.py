@@ -113,7 +113,7 @@ def run_pipeline(
         return returncode
     status = print_summary(url, batch_date)
     if status == 0:
-        print(f"\nreport: {write_report(url, batch_date, run_id)}")
+        print(f"report: {write_report(url, batch_date, run_id)}")
     return status
 
 
@@ -129,7 +129,7 @@ def _run_quiet(
     outcome = run_output.run_quiet(
         command, env, log_path, lambda run_id, task: run_figures.figure(url, batch_date, run_id, task)
     )
-    print(f"\nmqtt_pipeline finished in {time.monotonic() - started:.0f} s\n", flush=True)
+    print(f"mqtt_pipeline finished in {time.monotonic() - started:.0f} s\n", flush=True)
     if outcome.returncode:
         where = (
             f"task {outcome.failed_task} failed" if outcome.failed_task else "the run failed outside a task"

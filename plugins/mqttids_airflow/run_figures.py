@@ -1,7 +1,7 @@
 """The one figure ``make run`` prints after each mqtt_pipeline task, read from the warehouse.
 
 Each figure comes from the table the task wrote (rows loaded, rejects, packets analysed,
-columns kept, best macro F1 and the champion decision), so it shows what was stored, not what
+best macro F1 and the champion decision), so it shows what was stored, not what
 the task claimed. Tasks without a table of their own get no figure.
 """
 
@@ -39,14 +39,6 @@ def figure(url: str, batch_date: str, run_id: str, task_id: str) -> str:
             url, f"SELECT packets FROM {tables.AVG_MQTT_LEN} WHERE run_id = %s AND split = 'all'", (run_id,)
         )
         return f"{row[0]:,} packets analysed" if row else "no analytics stored"
-    if task_id == "features":
-        row = _one(
-            url,
-            f"SELECT count(*) FILTER (WHERE action = 'kept'), count(*) FROM {tables.FEATURE_COLUMNS} "
-            "WHERE run_id = %s",
-            (run_id,),
-        )
-        return f"{row[0]} of {row[1]} columns kept" if row and row[1] else ""
     if task_id == "evaluate":
         best = _one(
             url,
