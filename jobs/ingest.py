@@ -20,8 +20,9 @@ import sys
 from datetime import UTC, date, datetime
 
 from mqttids.ingest import loading, sources
-from mqttids.runtime import cli, db
+from mqttids.runtime import cli, db, input_paths
 from mqttids.runtime.spark import session
+from mqttids.warehouse import revision
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -29,7 +30,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="spark-submit jobs/ingest.py",
         description=__doc__.split("\n\n")[0],
         epilog="The database URL may also come from MQTTIDS_DB_URL; with neither, the embedded "
-        "PostgreSQL is started. Paths may be local, globs (landing/2026-11-28/train*.csv) or gs://.",
+        "PostgreSQL is started. The warehouse must be at the schema revision this code needs: "
+        "`make db-upgrade` brings it there. Paths may be local, globs (landing/2026-11-28/train*.csv) "
+        "or gs://.",
     )
     parser.add_argument("--train", required=True, help="train CSV: path, glob or gs:// URI")
     parser.add_argument("--test", required=True, help="test CSV: path, glob or gs:// URI")
@@ -51,12 +54,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cli.setup_logging()
     batch_date = args.batch_date or datetime.now(UTC).date()
-    url = db.resolve_url(args.db_url)
+    try:  # a refused location or an outdated warehouse fails before Spark starts
+        input_paths.check(args.train, "train input")
+        input_paths.check(args.test, "test input")
+        url = db.resolve_url(args.db_url)
+        revision.require_head(url)
+    except (input_paths.InputNotAllowed, db.DatabaseUnreachable, revision.WarehouseOutdated) as err:
+        logging.getLogger("ingest").error("%s", err)
+        print(f"ingest failed: {err}", file=sys.stderr)
+        return 1
     spark = session("mqttids-ingest")
     try:
         inputs = [sources.resolve(spark, "train", args.train), sources.resolve(spark, "test", args.test)]
         result = loading.load_batch(spark, inputs, url, batch_date)
-    except (sources.SourceError, db.DatabaseUnreachable, loading.ReadBackMismatch) as err:
+    except (
+        sources.SourceError,
+        input_paths.InputNotAllowed,
+        db.DatabaseUnreachable,
+        loading.ReadBackMismatch,
+        loading.LoadInProgress,
+    ) as err:
         logging.getLogger("ingest").error("%s", err)
         print(f"ingest failed: {err}", file=sys.stderr)
         return 1

@@ -21,9 +21,10 @@ import os
 import sys
 from pathlib import Path
 
-from mqttids.runtime import broker, config, db
+from mqttids.runtime import broker, config, db, input_paths
 from mqttids.stream import tables as stream_tables
 from mqttids.stream.terms import TermSpec, parse_terms
+from mqttids.warehouse import revision
 
 log = logging.getLogger("tweet_stream")
 
@@ -118,13 +119,14 @@ def run_produce(args: argparse.Namespace, url: str) -> None:
     replay_file = None
     if args.source == "replay" and not args.replay_url:
         replay_file = args.replay_file or DEFAULT_REPLAY
+        if args.replay_file is not None:  # the shipped sample is always allowed
+            input_paths.check(str(replay_file), "replay file")
         if not replay_file.is_file():
             raise tweet_producer.ProducerFailed(f"replay file not found: {replay_file}")
     partitions = int(config.STREAM_PARTITIONS.get())
     broker.ensure_topic(bootstrap, args.topic, partitions)  # a broker that is down fails before anything else
     conn = db.connect(url, application="mqttids-stream-producer")
     try:
-        stream_tables.ensure_tables(conn)
         attempt = stream_tables.register_run(conn, args.run_id, spec, args.window, args.source)
         result = tweet_producer.produce(
             run_id=args.run_id,
@@ -163,6 +165,8 @@ def run_consume(args: argparse.Namespace, url: str) -> None:
     finally:
         conn.close()
     print(f"consumed {result.messages} messages, {result.new_tweets} new tweets stored")
+    if result.quarantined:
+        print(f"quarantined {result.quarantined} undecodable messages in mqtt.tweet_stream_dead_letters")
 
 
 def run_chart(args: argparse.Namespace, url: str) -> None:
@@ -170,7 +174,6 @@ def run_chart(args: argparse.Namespace, url: str) -> None:
 
     conn = db.connect(url, application="mqttids-stream-chart")
     try:
-        stream_tables.ensure_tables(conn)
         totals = stream_tables.run_totals(conn, args.run_id)
     finally:
         conn.close()
@@ -189,10 +192,14 @@ def main(argv: list[str] | None = None) -> int:
 
     steps = {"produce": run_produce, "consume": run_consume, "chart": run_chart}
     try:
-        steps[args.step](args, db.resolve_url(args.db_url))
+        url = db.resolve_url(args.db_url)
+        revision.require_head(url)
+        steps[args.step](args, url)
     except (
         broker.BrokerUnreachable,
         db.DatabaseUnreachable,
+        revision.WarehouseOutdated,
+        input_paths.InputNotAllowed,
         tweet_producer.ProducerFailed,
         tweet_consumer.ConsumerIncomplete,
         LookupError,

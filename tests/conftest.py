@@ -2,8 +2,9 @@
 
 The database is a fresh, uniquely named one on the server given by
 ``MQTTIDS_TEST_DB_URL`` (any PostgreSQL you can create databases on), else on
-the project's embedded server. It is dropped at the end of the session, so
-tests never touch the data ``make run`` produced.
+the project's embedded server, upgraded to the head revision of the warehouse
+migrations. It is dropped at the end of the session, so tests never touch the
+data ``make run`` produced.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from fixtures import REAL_TEST, REAL_TRAIN, require
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-REAL_TRAIN = SHARED / "mqttset" / "real_train_rows.csv"
-REAL_TEST = SHARED / "mqttset" / "real_test_rows.csv"
+# Every skip is a failure (tests/noskip.py).
+pytest_plugins = ("noskip",)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,6 +31,9 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="mqttids-airflow-"
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(PROJECT_ROOT / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(PROJECT_ROOT / "plugins"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+# Tests write their inputs to temporary folders and read fixtures: allow those (and gs://) as inputs.
+INPUT_ROOTS = ["gs://", tempfile.gettempdir(), str(PROJECT_ROOT / "tests")]
+os.environ.setdefault("MQTTIDS_INPUT_ROOTS", ",".join(INPUT_ROOTS))
 
 
 def _server_url() -> str:
@@ -47,22 +51,42 @@ def _with_database(url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def db_url() -> Iterator[str]:
-    """URL of a fresh database that lives for the whole test session."""
+def new_database() -> Iterator[Callable[[], str]]:
+    """Make fresh, empty, uniquely named databases on the test server; all dropped at session end.
+
+    ``new_database()`` returns the URL of a new database, with no schema at all.
+    """
     from mqttids.runtime import db
 
     server = _server_url()
-    name = f"mqttids_test_{uuid.uuid4().hex[:8]}"
     admin = db.connect(server)
     admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"mqttids_test_{uuid.uuid4().hex[:8]}"
+        with admin.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {name}")
+        made.append(name)
+        return _with_database(server, name)
+
     try:
-        yield _with_database(server, name)
+        yield make
     finally:
         with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            for name in made:
+                cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def db_url(new_database) -> str:
+    """URL of a fresh database upgraded to the head revision, shared by the whole test session."""
+    from mqttids.warehouse import migrations
+
+    url = new_database()
+    migrations.upgrade(url)
+    return url
 
 
 @pytest.fixture()
@@ -100,10 +124,8 @@ def generate():
 
 @pytest.fixture(scope="session")
 def real_rows() -> tuple[Path, Path]:
-    """The genuine MQTTset rows shipped in shared/ (train, test)."""
-    if not REAL_TRAIN.exists():
-        pytest.skip(f"genuine rows not found at {REAL_TRAIN}")
-    return REAL_TRAIN, REAL_TEST
+    """The genuine MQTTset rows (train, test), from tests/fixtures."""
+    return require(REAL_TRAIN), require(REAL_TEST)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Unit tests of :mod:`mqttids.schema` against the facts in shared/mqttset/README.md.
+"""Unit tests of :mod:`mqttids.schema` against the facts in the MQTTset README
+(tests/fixtures/mqttset/README.md).
 
 Expectations come from the README (column order, labels, which columns are text, the
 ranges real data takes) and from the MQTT/TCP field widths, never from the schema itself.
@@ -7,15 +8,12 @@ ranges real data takes) and from the MQTT/TCP field widths, never from the schem
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
+from fixtures import MQTTSET_README, REAL_FILES, REAL_TRAIN, require
 
 from mqttids import schema
 from mqttids.schema import COLUMNS, CSV_HEADER, CSV_NAMES, FLAG_COLUMNS, LABELS, NAMES, Kind
-
-MQTTSET = Path(__file__).resolve().parents[2] / "shared" / "mqttset"
-README = MQTTSET / "README.md"
 
 # The README's "Text columns": four hex flag columns, two verbatim text columns.
 README_HEX = ("tcp.flags", "mqtt.conack.flags", "mqtt.conflags", "mqtt.hdrflags")
@@ -29,9 +27,7 @@ PG_INT_RANGE = {"smallint": (-(2**15), 2**15 - 1), "integer": (-(2**31), 2**31 -
 
 
 def readme_text() -> str:
-    if not README.exists():
-        pytest.skip(f"{README} not found")
-    return README.read_text(encoding="utf-8")
+    return require(MQTTSET_README).read_text(encoding="utf-8")
 
 
 def readme_columns() -> list[str]:
@@ -64,10 +60,8 @@ def test_csv_names_are_readme_columns_in_file_order():
 
 
 def test_csv_header_is_first_line_of_genuine_files():
-    for path in (MQTTSET / "real_train_rows.csv", MQTTSET / "real_test_rows.csv"):
-        if not path.exists():
-            pytest.skip(f"{path} not found")
-        first = path.read_text(encoding="utf-8").splitlines()[0]
+    for path in REAL_FILES:
+        first = require(path).read_text(encoding="utf-8").splitlines()[0]
         assert first == CSV_HEADER
         assert schema.header_problem(first) is None
 
@@ -285,7 +279,7 @@ def test_canonical_hex_round_trips_and_is_lower_case(value):
 # ---------------------------------------------------------------------------------------
 # header_problem
 # ---------------------------------------------------------------------------------------
-HEADER = ",".join(readme_columns()) if README.exists() else CSV_HEADER
+HEADER = ",".join(readme_columns())
 
 
 @pytest.mark.parametrize(
@@ -329,10 +323,7 @@ def test_header_problem_is_case_sensitive():
 
 
 def test_header_problem_rejects_a_data_row():
-    path = MQTTSET / "real_train_rows.csv"
-    if not path.exists():
-        pytest.skip(f"{path} not found")
-    problem = schema.header_problem(path.read_text(encoding="utf-8").splitlines()[1])
+    problem = schema.header_problem(require(REAL_TRAIN).read_text(encoding="utf-8").splitlines()[1])
     assert problem is not None
     assert "'0x00000018'" in problem and "'tcp.flags'" in problem
 

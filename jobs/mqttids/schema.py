@@ -3,8 +3,10 @@
 MQTTset files have 34 columns named after tshark fields (``tcp.flags``,
 ``mqtt.hdrflags``...). This module says, once, how each column is renamed,
 typed, parsed and constrained. Spark parsing (:mod:`mqttids.ingest.parsing`), the
-PostgreSQL DDL (:mod:`mqttids.warehouse.tables`) and the sample generator all derive
-from :data:`COLUMNS`; nothing else lists the columns.
+column order ingest writes (:mod:`mqttids.warehouse.tables`) and the sample generator all
+derive from :data:`COLUMNS`. The table ``mqtt.packets`` is frozen in the warehouse
+migrations instead (a revision must never change), and tests/warehouse checks that the
+migrated table still matches this module: changing a column here needs a new revision.
 
 The constraints are deliberately the protocol's own field widths, not the
 ranges seen in one capture, because every genuine row must pass them:
@@ -135,6 +137,10 @@ def canonical_hex(value: int) -> str:
     return f"0x{value:02x}"
 
 
+# Messages quote at most this much of a column name: the "header" may be any file's first line.
+HEADER_EXCERPT = 40
+
+
 def header_problem(header: str) -> str | None:
     """Explain how a file's header line differs from MQTTset's, or None if it matches."""
     names = [n.strip() for n in header.strip().lstrip("\ufeff").split(",")]
@@ -147,5 +153,6 @@ def header_problem(header: str) -> str | None:
         )
     for i, (got, want) in enumerate(zip(names, CSV_NAMES, strict=True), start=1):
         if got != want:
-            return f"header column {i} is {got!r}, expected {want!r}"
+            shown = got if len(got) <= HEADER_EXCERPT else got[:HEADER_EXCERPT] + "..."
+            return f"header column {i} is {shown!r}, expected {want!r}"
     return None  # pragma: no cover - unreachable: lists differ somewhere

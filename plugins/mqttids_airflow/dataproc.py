@@ -14,12 +14,13 @@ project: the Variables ``mqttids_gcp_project``, ``mqttids_gcp_region``,
 connection; an existing cluster from the ``dataproc_cluster`` param (empty:
 an ephemeral cluster for the run). The cluster's shape (image, machine type,
 workers, idle TTL, Cloud SQL proxy) is a deployment setting read at parse time
-(``jobs/mqttids/config.py``), since it must be numbers, not templates.
+(``jobs/mqttids/runtime/config.py``), since it must be numbers, not templates.
 """
 
 from __future__ import annotations
 
 import tempfile
+import uuid
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,8 @@ CLUSTER_PIP_PACKAGES = (
 )
 # The driver runs in YARN (cluster mode) so that spark.yarn.appMasterEnv reaches its environment.
 SECRET_ENV = "spark.yarn.appMasterEnv.MQTTIDS_DB_SECRET"
-URL_ENV = "spark.yarn.appMasterEnv.MQTTIDS_DB_URL"
+URL_FILE_ENV = "spark.yarn.appMasterEnv.MQTTIDS_DB_URL_FILE"
+URL_FILE_NAME = "mqttids-db-url"
 PROXY_PORT = 5432
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
@@ -93,25 +95,50 @@ class DataprocJob(DataprocSubmitJobOperator):
 
     With the ``mqttids_db_secret`` Variable set, the job gets only the secret's
     name and reads the URL from Secret Manager itself. Without it, the URL of
-    the ``mqttids_db`` connection is added to the job's properties here, at
-    execute time: it stays out of the DAG file and Airflow's rendered
-    templates, and Airflow masks it in task logs, but anyone who may view the
-    Dataproc job (roles/dataproc.viewer) can read it. A warning says so.
+    the ``mqttids_db`` connection is written, at execute time, to an object of
+    its own in the code bucket (``<prefix>/credentials/<random>/``), which
+    Dataproc copies into the driver's working directory (``file_uris``); the
+    job's properties name only the file, so neither the Dataproc job page nor
+    a failed job's description in the task log shows the URL. The object is
+    deleted when the job ends (a deferrable or asynchronous submit cannot, so
+    it stays: give the bucket a lifecycle rule on that folder). Every form of
+    the password is registered with Airflow's secrets masker either way.
     """
+
+    template_fields = (*DataprocSubmitJobOperator.template_fields, "bucket")
+
+    def __init__(self, *, bucket: str = BUCKET, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.bucket = bucket
 
     def execute(self, context: Any) -> Any:
         properties = dict(self.job["pyspark_job"]["properties"])
-        if not properties.get(SECRET_ENV):
-            properties.pop(SECRET_ENV, None)
-            self.log.warning(
-                "Variable mqttids_db_secret is not set: passing the mqttids_db connection's URL in "
-                "the Dataproc job's properties, where job viewers can read it. Store it in Secret "
-                "Manager and set mqttids_db_secret to keep it out of the job."
-            )
-            properties[URL_ENV] = connections.warehouse_url()
-        # A new dict: the rendered job Airflow already recorded stays without the URL.
-        self.job = {**self.job, "pyspark_job": {**self.job["pyspark_job"], "properties": properties}}
-        return super().execute(context)
+        if properties.get(SECRET_ENV):
+            return super().execute(context)
+        properties.pop(SECRET_ENV, None)
+        hook = GCSHook(gcp_conn_id=self.gcp_conn_id)
+        name = f"{config.GCS_PREFIX.get().strip('/')}/credentials/{uuid.uuid4().hex}/{URL_FILE_NAME}"
+        self.log.warning(
+            "Variable mqttids_db_secret is not set: the job reads the mqttids_db connection's URL from "
+            "gs://%s/%s while it runs. Store it in Secret Manager and set mqttids_db_secret to keep it "
+            "out of the bucket too.",
+            self.bucket,
+            name,
+        )
+        hook.upload(bucket_name=self.bucket, object_name=name, data=connections.warehouse_url())
+        properties[URL_FILE_ENV] = URL_FILE_NAME
+        pyspark_job = {
+            **self.job["pyspark_job"],
+            "properties": properties,
+            "file_uris": [*self.job["pyspark_job"].get("file_uris", []), f"gs://{self.bucket}/{name}"],
+        }
+        # A new dict: the rendered job Airflow already recorded stays as it was.
+        self.job = {**self.job, "pyspark_job": pyspark_job}
+        try:
+            return super().execute(context)
+        finally:
+            if not (self.deferrable or self.asynchronous):
+                hook.delete(bucket_name=self.bucket, object_name=name)
 
 
 def cluster_config() -> dict[str, Any]:

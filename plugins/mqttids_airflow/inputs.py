@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from airflow.sdk import Param
 
-from mqttids.runtime import config
+from mqttids.runtime import config, input_paths
 
 PREFIX = {"train": "train", "test": "test"}
 # No leading or trailing blanks: a pasted path with a stray space would match nothing.
@@ -72,5 +72,5 @@ def landing_glob(ds: str, split: str) -> str:
 
 
 def source_uri(params: dict, ds: str, split: str) -> str:
-    """The param's URI when given, else the day's landing files."""
-    return text(params, f"{split}_uri") or landing_glob(ds, split)
+    """The param's URI when given, else the day's landing files; a refused location fails the task here."""
+    return input_paths.check(text(params, f"{split}_uri") or landing_glob(ds, split), f"{split}_uri")

@@ -29,6 +29,7 @@ from mqttids.runtime import config, db
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 SAMPLE_DIR = Path(config.DATA_DIR.get()) / "sample"
+PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
 
 
 def airflow_env(db_url: str) -> dict[str, str]:
@@ -40,6 +41,10 @@ def airflow_env(db_url: str) -> dict[str, str]:
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+        # The web UI listens on loopback unless MQTTIDS_AIRFLOW_HOST widens it; its admin password
+        # file is made private (0600) by standalone() before Airflow writes into it.
+        "AIRFLOW__API__HOST": config.AIRFLOW_HOST.get(),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / PASSWORDS_FILE),
         "AIRFLOW_CONN_MQTTIDS_DB": db_url,
         "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps(
             {"conn_type": "spark", "host": os.environ.get("MQTTIDS_SPARK_MASTER", "local[*]")}
@@ -207,15 +212,23 @@ def champion_line(conn) -> str:
     return f"champion decision: {model} of {run_id} {verdict}: {reason}"
 
 
+def private_file(path: Path) -> Path:
+    """Create ``path`` empty, or tighten it, so only its owner can read it (0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
+    return path
+
+
 def standalone() -> int:
     """Airflow standalone (API server, scheduler, dag processor, triggerer) with this project."""
     url = db.resolve_url()
     env = _environ(url)
     migrate(env)
-    home = Path(env["AIRFLOW_HOME"])
+    passwords = private_file(Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]))
     print(
-        f"Airflow home: {home}\nWeb UI: http://localhost:8080 (user admin; the password is printed "
-        f"below and kept in {home / 'simple_auth_manager_passwords.json.generated'})",
+        f"Airflow home: {env['AIRFLOW_HOME']}\nWeb UI: http://{env['AIRFLOW__API__HOST']}:8080 (user admin; "
+        f"the password is printed below and kept in {passwords})",
         flush=True,
     )
     return _airflow(["standalone"], env).returncode

@@ -18,6 +18,7 @@ the DAG's shape. No DAG or job is written twice.
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ JOBS_DIR = PROJECT_ROOT / "jobs"
 EXECUTORS = ("local", "dataproc")
 # Spark settings every job gets, in either placement.
 SPARK_CONF = {"spark.sql.session.timeZone": "UTC", "spark.ui.showConsoleProgress": "false"}
+URL_FILE_NAME = "mqttids-db-url"
+K8S_SECRET_CONF = "spark.kubernetes.driver.secretKeyRef.MQTTIDS_DB_URL"
 
 
 def executor() -> str:
@@ -43,22 +46,43 @@ def executor() -> str:
 
 
 class MqttSparkSubmitOperator(SparkSubmitOperator):
-    """SparkSubmitOperator that hands the job its database URL at run time.
+    """SparkSubmitOperator that hands the job its database URL at run time, on no command line.
 
     The URL (with its password) comes from the ``mqttids_db`` connection when
-    the task runs and travels in the job's environment: it never appears in
-    the DAG file, the spark-submit command line or the rendered templates.
+    the task runs and is written to a file only the worker's user can read
+    (0600, in a private temporary folder removed when the job ends); the job
+    gets the file's name in ``MQTTIDS_DB_URL_FILE``. The provider turns
+    ``env_vars`` into ``--conf spark.yarn.appMasterEnv.*`` or
+    ``spark.kubernetes.driverEnv.*`` options with a YARN or Kubernetes master,
+    where ``ps`` and the Spark UI show them, so the URL itself is never one:
+
+    - local or standalone master, or client deploy mode: the file's path;
+    - YARN or Kubernetes in cluster deploy mode: the file travels with
+      ``--files`` and the driver reads it from its working directory;
+    - Kubernetes with ``MQTTIDS_K8S_DB_SECRET`` (``name:key``): the driver gets
+      ``MQTTIDS_DB_URL`` from that Kubernetes Secret, and no file is made.
     """
 
     def execute(self, context: Any) -> None:
-        self.env_vars = {
-            **(self.env_vars or {}),
-            "MQTTIDS_DB_URL": connections.warehouse_url(),
+        url = connections.warehouse_url()  # registers the URL's forms with the secrets masker
+        hook = self._get_hook()
+        cluster_mode = (hook._is_yarn or hook._is_kubernetes) and hook._connection["deploy_mode"] == "cluster"
+        env = {
             # Python workers must use the interpreter that has the project installed.
             "PYSPARK_PYTHON": sys.executable,
             "PYSPARK_DRIVER_PYTHON": sys.executable,
         }
-        super().execute(context)
+        with tempfile.TemporaryDirectory(prefix="mqttids-db-") as private:  # mode 0700
+            if hook._is_kubernetes and config.K8S_DB_SECRET.get():
+                self.conf = {**(self.conf or {}), K8S_SECRET_CONF: config.K8S_DB_SECRET.get()}
+            else:
+                url_file = connections.write_private(Path(private) / URL_FILE_NAME, url)
+                if cluster_mode:
+                    self.files = ",".join(f for f in (self.files, str(url_file)) if f)
+                env["MQTTIDS_DB_URL_FILE"] = URL_FILE_NAME if cluster_mode else str(url_file)
+            self.env_vars = {**(self.env_vars or {}), **env}
+            self._hook = None  # rebuilt by execute with these settings
+            super().execute(context)
 
 
 def _jdbc_options() -> dict[str, str]:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mqttids.runtime import config
+from mqttids.runtime import config, input_paths
 from mqttids_airflow import connections, inputs
 
 JOB = Path(__file__).resolve().parents[2] / "jobs" / "tweet_stream.py"
@@ -61,7 +61,7 @@ def produce(run_id: str, params: dict) -> None:
     if params["plurals"]:
         args.append("--plurals")
     if replay := inputs.text(params, "replay_file"):
-        args += ["--replay-file", replay]
+        args += ["--replay-file", input_paths.check(replay, "replay_file")]
     env = {"X_BEARER_TOKEN": x_bearer_token()} if params["source"] == "x_api" else {}
     _run("produce", run_id, args, env)
 
@@ -79,7 +79,6 @@ def producer_started(run_id: str, producer_state: str | None) -> bool:
 
     conn = db.connect(connections.warehouse_url(), application="mqttids-stream-sensor")
     try:
-        stream_tables.ensure_tables(conn)
         if run_id in stream_tables.run_infos(conn, [run_id]):
             return True
     finally:

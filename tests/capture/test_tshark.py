@@ -9,19 +9,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from fixtures import CAPTURE_RECIPE, require
 
 from capture.exports import capinfos_packets, independent_export, read_csv
 from mqttids.capture import tshark
 from mqttids.capture.corpus import Corpus
 from mqttids.capture.fields import FIELDS
 
-RECIPE = Path(__file__).resolve().parents[3] / "shared" / "mqttset" / "capture-fields.md"
-
 
 def test_fields_are_the_authors_sixty_in_their_order() -> None:
-    if not RECIPE.exists():
-        pytest.skip(f"{RECIPE} is not here")
-    text = RECIPE.read_text()
+    text = require(CAPTURE_RECIPE).read_text()
     listing = re.search(r"The 60 fields, in this order:\s*`([^`]+)`", text)
     assert listing is not None
     assert tuple(listing.group(1).split()) == FIELDS

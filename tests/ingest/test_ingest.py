@@ -21,6 +21,7 @@ from pathlib import Path
 import ingest  # jobs/ingest.py
 import psycopg2
 import pytest
+from pyspark.sql import functions as F
 
 from mqttids.ingest import loading, sources
 from mqttids.runtime import db
@@ -30,7 +31,8 @@ from mqttids.warehouse import tables
 REPO = Path(__file__).resolve().parents[2]
 INGEST = REPO / "jobs" / "ingest.py"
 
-# From shared/mqttset/README.md: hex flag columns, verbatim text columns; the rest numeric.
+# From the MQTTset README (tests/fixtures/mqttset/README.md): hex flag columns, verbatim text
+# columns; the rest numeric.
 HEX = {"tcp.flags", "mqtt.conack.flags", "mqtt.conflags", "mqtt.hdrflags"}
 TEXT = {"mqtt.msg", "mqtt.protoname", "target"}
 
@@ -654,6 +656,86 @@ def test_failure_inside_publish_rolls_back_the_swap(spark, db_url, conn, real_ro
         load(spark, real_rows[0], real_rows[1], db_url, BASELINE_DAY)
     assert staging_tables(conn) == []
     assert snapshot(conn, BASELINE_DAY) == baseline
+
+
+def test_a_row_lost_between_the_file_and_the_copy_is_caught(
+    spark, db_url, conn, real_rows, baseline, monkeypatch
+):
+    """rows_read is Spark's own count of the input, so a row dropped on the way is a mismatch."""
+    real_prepare = loading.prepare_rows
+
+    def prepare_rows_losing_one(*args):
+        return real_prepare(*args).where(F.monotonically_increasing_id() != 0)  # the first train row
+
+    monkeypatch.setattr(loading, "prepare_rows", prepare_rows_losing_one)
+
+    lost = r"lost or added between the files and the staging tables \(train \S*/real_train_rows.csv: "
+    with pytest.raises(loading.ReadBackMismatch, match=lost + "18 data lines read, 17 staged"):
+        load(spark, real_rows[0], real_rows[1], db_url, BASELINE_DAY)
+    assert staging_tables(conn) == []
+    assert snapshot(conn, BASELINE_DAY) == baseline
+
+
+def test_rows_read_counts_the_files_lines_not_what_the_load_sent(spark, db_url, conn, tmp_path, real_rows):
+    """Headers and blank lines are not rows; every other line is read, loaded or rejected."""
+    header, lines = read_rows(real_rows[0])
+    train = write_csv(tmp_path / "train.csv", header, ["", lines[0], "", "not,a,row", *lines[1:], ""])
+    result = load(spark, train, real_rows[1], db_url, date(2001, 2, 1))
+    read = Counter({(split, Path(file).name): n for (split, file), n in result.read.items()})
+    assert read == Counter({("train", "train.csv"): len(lines) + 1, ("test", real_rows[1].name): 2})
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (len(lines) + 3, len(lines) + 2, 1)
+    assert batch_row(conn, date(2001, 2, 1))["rows_read"] == len(lines) + 3
+
+
+def _leave_staging(url: str, day: date) -> set[str]:
+    """What a load killed after creating its staging tables leaves: committed tables, no session."""
+    killed = db.connect(url)
+    try:
+        names = loading._staging_names(day)
+        with killed.cursor() as cur:
+            for name, like in zip(names, (tables.PACKETS, tables.REJECTED), strict=True):
+                cur.execute(f"CREATE TABLE {name} (LIKE {like})")
+        killed.commit()
+    finally:
+        killed.close()
+    return {name.split(".")[1] for name in names}
+
+
+def test_staging_tables_of_killed_loads_are_dropped_and_a_running_load_keeps_its_own(
+    spark, db_url, conn, real_rows
+):
+    day, other_day, running_day = date(2001, 3, 1), date(2001, 3, 2), date(2001, 3, 3)
+    running = db.connect(db_url)  # a load of running_day that is still copying
+    try:
+        loading.lock_batch(running, running_day)
+        busy = {name.split(".")[1] for name in loading.create_staging(running, running_day)}
+        left = _leave_staging(db_url, day) | _leave_staging(db_url, other_day)
+        assert set(staging_tables(conn)) == left | busy
+
+        load(spark, real_rows[0], real_rows[1], db_url, day)
+        assert set(staging_tables(conn)) == busy  # both killed loads' tables are gone, the live one's kept
+    finally:
+        running.close()
+    load(spark, real_rows[0], real_rows[1], db_url, day)  # its lock died with its session
+    assert staging_tables(conn) == []
+
+
+def test_a_second_load_of_a_batch_being_loaded_is_refused(spark, db_url, conn, real_rows, baseline, run_cli):
+    holder = db.connect(db_url)  # a load of BASELINE_DAY in progress
+    try:
+        loading.lock_batch(holder, BASELINE_DAY)
+        busy = f"another load of batch {BASELINE_DAY} is running"
+        with pytest.raises(loading.LoadInProgress, match=busy):
+            load(spark, real_rows[0], real_rows[1], db_url, BASELINE_DAY)
+        code, _, err = run_cli(
+            "--train", str(real_rows[0]), "--test", str(real_rows[1]),
+            "--db-url", db_url, "--batch-date", BASELINE_DAY.isoformat(),
+        )  # fmt: skip
+        assert code == 1 and busy in err
+    finally:
+        holder.close()
+    assert snapshot(conn, BASELINE_DAY) == baseline
+    assert staging_tables(conn) == []
 
 
 # ---------------------------------------------------------------------------------------

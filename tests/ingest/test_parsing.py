@@ -1,6 +1,6 @@
 """Tests of :mod:`mqttids.ingest.parsing` on a real local Spark session.
 
-Every case starts from a genuine MQTTset row (shared/mqttset/real_train_rows.csv) with
+Every case starts from a genuine MQTTset row (tests/fixtures/mqttset/real_train_rows.csv) with
 one cell changed. All cases are parsed in one Spark job (a module fixture) and each test
 looks its line up. Expected values are computed here with plain Python from the cell text
 (``int(x, 16)`` for hex flags, ``float(x)`` for numbers, the text itself for text).
@@ -10,27 +10,20 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 
 import pytest
+from fixtures import REAL_FILES
 from pyspark.sql import types as T
 
 from mqttids.ingest import parsing
 from mqttids.schema import COLUMNS, CSV_NAMES, LABELS
-
-MQTTSET = Path(__file__).resolve().parents[3] / "shared" / "mqttset"
-REAL_FILES = (MQTTSET / "real_train_rows.csv", MQTTSET / "real_test_rows.csv")
-if not REAL_FILES[0].exists():
-    pytest.skip(f"genuine rows not found at {REAL_FILES[0]}", allow_module_level=True)
 
 # From the README: four hex flag columns, verbatim text, the label; the rest numeric.
 HEX = {"tcp.flags", "mqtt.conack.flags", "mqtt.conflags", "mqtt.hdrflags"}
 TEXT = {"mqtt.msg", "mqtt.protoname", "target"}
 TABLE = {name: name.replace(".", "_") for name in CSV_NAMES}
 
-REAL_LINES = [
-    line for path in REAL_FILES if path.exists() for line in path.read_text().splitlines()[1:] if line
-]
+REAL_LINES = [line for path in REAL_FILES for line in path.read_text().splitlines()[1:] if line]
 BASE = REAL_LINES[0]  # 0x00000018,0.998867,10,...,legitimate
 BASE_CELLS = BASE.split(",")
 assert len(BASE_CELLS) == 34

@@ -9,7 +9,6 @@ import pytest
 
 from mqttids.ingest import loading, sources
 from mqttids.ingest.quality import QualityGateFailed, check_batch
-from mqttids.warehouse import tables
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,7 +53,6 @@ def test_missing_classes_fail_and_are_named(spark, db_url, db_conn, real_rows):
 
 
 def test_batch_never_loaded_fails(db_conn):
-    tables.ensure_tables(db_conn)
     with pytest.raises(QualityGateFailed, match="never loaded"):
         check_batch(db_conn, date(1901, 1, 1), 0.01)  # a date no test loads
 
@@ -62,3 +60,44 @@ def test_batch_never_loaded_fails(db_conn):
 def test_threshold_must_be_a_ratio(db_conn):
     with pytest.raises(ValueError, match="max_reject_ratio"):
         check_batch(db_conn, date(2025, 1, 1), 1.5)
+
+
+def _tamper(conn, sql: str, day: date) -> None:
+    with conn.cursor() as cur:
+        cur.execute(sql, (day,))
+        assert cur.rowcount >= 1
+    conn.commit()
+
+
+def test_packets_missing_from_the_table_fail_the_gate(spark, db_url, db_conn, generated):
+    """A partition that lost rows after the load (or a load that recorded too many) is caught."""
+    day = date(2025, 1, 4)
+    _load(spark, db_url, generated / "train70.csv", generated / "test30.csv", day)
+    loaded = check_batch(db_conn, day, 0.01).rows_loaded
+    _tamper(db_conn, "DELETE FROM mqtt.packets WHERE ctid IN (SELECT ctid FROM mqtt.packets "
+            "WHERE batch_date = %s AND split = 'train' AND target = 'legitimate' LIMIT 3)", day)  # fmt: skip
+    with pytest.raises(QualityGateFailed) as failure:
+        check_batch(db_conn, day, 0.01)
+    message = str(failure.value)
+    assert f"mqtt.packets holds {loaded - 3:,} rows but the load recorded {loaded:,}" in message
+    assert "FAILED" in message and "reject ratio" not in message and "classes with no rows" not in message
+
+
+def test_a_failure_lists_every_failed_check(spark, db_url, db_conn, real_rows, tmp_path):
+    """All four checks fail at once, and the one error names each of them."""
+    day = date(2025, 1, 6)
+    lines = real_rows[0].read_text().splitlines()
+    train = tmp_path / "train.csv"
+    train.write_text("\n".join(lines + [line.replace(",", ";") for line in lines[1:11]]) + "\n")
+    _load(spark, db_url, train, real_rows[1], day)  # 10 of 30 rows rejected; no slowite, no flood
+    _tamper(db_conn, "DELETE FROM mqtt.packets WHERE ctid IN (SELECT ctid FROM mqtt.packets "
+            "WHERE batch_date = %s LIMIT 1)", day)  # fmt: skip
+    _tamper(db_conn, "UPDATE mqtt.ingest_batches SET rows_read = rows_read + 1 WHERE batch_date = %s", day)
+    with pytest.raises(QualityGateFailed) as failure:
+        check_batch(db_conn, day, 0.01)
+    failed = [line for line in str(failure.value).splitlines() if line.startswith("  - ")]
+    assert len(failed) == 4, failed
+    assert "read 31 data lines but recorded 20 loaded and 10 rejected (+1 unaccounted for)" in failed[0]
+    assert "mqtt.packets holds 19 rows but the load recorded 20" in failed[1]
+    assert "reject ratio 33.3333% exceeds the threshold 1.0000%" in failed[2]
+    assert "train/slowite" in failed[3] and "test/flood" in failed[3]

@@ -140,3 +140,12 @@ def test_empty_optional_params_mean_the_defaults():
     assert learning.picked({"models": None}) == []
     assert not learning.wants_learning({"models": None})
     assert learning.model_list({"models": ["lr", "rf"]}) == "lr,rf"
+
+
+def test_every_dag_upgrades_the_warehouse_before_anything_else(dagbag):
+    """The jobs refuse an old schema revision, so each run first applies the migrations."""
+    for dag_id, dag in dagbag.dags.items():
+        first = dag.get_task("upgrade_warehouse")
+        assert not first.upstream_task_ids, dag_id
+        rest = {t.task_id for t in dag.tasks} - {first.task_id}
+        assert {t.task_id for t in first.get_flat_relatives(upstream=False)} == rest, dag_id

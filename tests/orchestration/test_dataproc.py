@@ -8,7 +8,7 @@ reject unknown fields and wrong types. Jobs are then submitted, and the
 cluster created and deleted, through the real operators, hook and clients to
 local gRPC stand-ins for Dataproc's JobController and ClusterController (only
 the endpoint is replaced), so the requests on the wire are what is checked.
-Not checked here: that GCP accepts them (README, "Running on GCP").
+Not checked here: that GCP accepts them (docs/gcp.md, "What the tests verify, and what they do not").
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from __future__ import annotations
 import copy
 import json
 import re
+import socket
 from concurrent import futures
 from importlib.metadata import version
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import grpc
 import pytest
@@ -63,7 +65,7 @@ VARIABLES = {
     "MQTTIDS_GCS_BUCKET": "mqttids-demo-code",
     "MQTTIDS_DATAPROC_SERVICE_ACCOUNT": "dataproc-jobs@mqttids-demo.iam.gserviceaccount.com",
 }
-# The seed's cluster, the README's example: 1 master + 2 workers, n2d-standard-2.
+# The seed's cluster, the example in docs/gcp.md: 1 master + 2 workers, n2d-standard-2.
 SEED_SHAPE = {"MQTTIDS_DATAPROC_MACHINE_TYPE": "n2d-standard-2", "MQTTIDS_DATAPROC_WORKERS": "2"}
 RUN_ID = "scheduled__2026-11-28T00:00:00+00:00"
 
@@ -182,6 +184,7 @@ def test_task_order_and_trigger_rules(dag):
     downstream = {t.task_id: t.downstream_task_ids for t in dag.tasks}
     spark_jobs = {"ingest", "analytics", "features", "train_lr", "train_rf", "train_tf", "evaluate"}
     assert downstream == {
+        "upgrade_warehouse": {"ingest"},  # from Airflow, while the cluster is being created
         "ship_code": {"create_cluster"},
         "create_cluster": spark_jobs,
         "ingest": {"quality_gate", "delete_cluster"},
@@ -293,6 +296,7 @@ class FakeJobController:
     def __init__(self):
         self.requests: list[SubmitJobRequest] = []
         self.final_state = JobStatus.State.DONE
+        self.on_submit = lambda request: None  # what Dataproc does with the job as it starts it
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         handlers = {
             "SubmitJob": grpc.unary_unary_rpc_method_handler(
@@ -313,6 +317,7 @@ class FakeJobController:
 
     def _submit(self, request, context):
         self.requests.append(request)
+        self.on_submit(request)
         return self._job()
 
     def _get(self, request, context):
@@ -366,17 +371,53 @@ def test_the_job_reaches_the_dataproc_api_as_rendered(dag, job_api, monkeypatch)
     assert list(request.job.pyspark_job.args) == rendered["pyspark_job"]["args"]
     # Secret Manager route: the job gets the secret's name, never the password.
     assert request.job.pyspark_job.properties[dataproc.SECRET_ENV] == secret
-    assert dataproc.URL_ENV not in request.job.pyspark_job.properties
+    assert dataproc.URL_FILE_ENV not in request.job.pyspark_job.properties
+    assert not request.job.pyspark_job.file_uris
     assert "s3cret-pw" not in str(request)
 
 
-def test_without_a_secret_the_connection_url_is_added_at_execute_time(dag, job_api, monkeypatch):
+@pytest.fixture()
+def gcs(job_api):
+    """A local GCS emulator holding the code bucket (the client finds it by STORAGE_EMULATOR_HOST)."""
+    from gcp_storage_emulator import server as emulator  # pinned in requirements.txt: never skipped
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    bucket = VARIABLES["MQTTIDS_GCS_BUCKET"]
+    server = emulator.create_server("127.0.0.1", port, in_memory=True, default_bucket=bucket)
+    server.start()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
+        from airflow.providers.google.cloud.hooks.gcs import GCSHook
+
+        hook = GCSHook()
+        seen: dict[str, bytes] = {}
+
+        def copy_files(request):  # Dataproc copies file_uris into the driver's working dir
+            for uri in request.job.pyspark_job.file_uris:
+                name = uri.removeprefix(f"gs://{bucket}/")
+                seen[name] = hook.download(bucket, name)
+
+        job_api.on_submit = copy_files
+        yield hook, seen
+    server.stop()
+
+
+def test_without_a_secret_the_job_reads_the_url_from_a_private_object(dag, job_api, gcs, monkeypatch):
+    hook, seen = gcs
     rendered, request = _submit(dag, job_api, monkeypatch, "")
-    properties = request.job.pyspark_job.properties
-    assert dataproc.SECRET_ENV not in properties
+    job = request.job.pyspark_job
+    assert dataproc.SECRET_ENV not in job.properties
+    assert job.properties[dataproc.URL_FILE_ENV] == dataproc.URL_FILE_NAME
+    (uri,) = job.file_uris
     assert re.fullmatch(
-        r"postgresql(\+\w+)?://etl:s3cret-pw@10\.1\.2\.3:5432/mqttids", properties[dataproc.URL_ENV]
+        rf"gs://mqttids-demo-code/mqttids/credentials/[0-9a-f]{{32}}/{dataproc.URL_FILE_NAME}", uri
     )
+    (url,) = seen.values()  # what the driver found in its working dir
+    assert re.fullmatch(rb"postgresql(\+\w+)?://etl:s3cret-pw@10\.1\.2\.3:5432/mqttids", url)
+    assert "s3cret-pw" not in str(request) and "10.1.2.3" not in str(request)  # nor on the job page
+    assert hook.list(VARIABLES["MQTTIDS_GCS_BUCKET"], prefix="mqttids/credentials/") == []  # deleted after
     # Airflow's "Rendered Template" view shows the rendered job, which never has it.
     assert "s3cret-pw" not in str(rendered)
 
@@ -386,6 +427,29 @@ def test_a_failed_dataproc_job_fails_the_task(dag, job_api, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_MQTTIDS_DB_SECRET", "projects/p/secrets/s/versions/1")
     with pytest.raises(AirflowException, match="Job failed"):
         _render(dag, "analytics").execute({"ti": _TaskInstance()})
+
+
+def test_a_failed_job_without_a_secret_shows_no_form_of_the_password_in_the_log(
+    dag, job_api, gcs, monkeypatch
+):
+    from airflow.sdk._shared.secrets_masker import redact
+
+    password = "d4taproc/pw:@y"  # one that must be percent-encoded in the URL
+    encoded = quote(password, safe="")
+    monkeypatch.setenv("AIRFLOW_CONN_MQTTIDS_DB", f"postgresql://etl:{encoded}@10.1.2.3:5432/mqttids")
+    job_api.final_state = JobStatus.State.ERROR
+    with pytest.raises(AirflowException, match="Job failed") as failed:
+        _render(dag, "analytics").execute({"ti": _TaskInstance()})
+    message = str(failed.value)
+    assert dataproc.URL_FILE_ENV in message  # the provider logs the job with its properties
+    for text in (message, redact(message)):  # as raised, and as Airflow's log handlers write it
+        for form in (password, encoded, quote_plus(password), "d4taproc", "10.1.2.3"):
+            assert form not in text
+    assert gcs[0].list(VARIABLES["MQTTIDS_GCS_BUCKET"], prefix="mqttids/credentials/") == []
+    # Should the URL be quoted anyway, every spelling of the password is masked.
+    url = f"postgresql://etl:{encoded}@10.1.2.3:5432/mqttids"
+    for form in (password, encoded, quote_plus(password)):
+        assert form not in redact(f"{url} {password} {quote_plus(password)}")
 
 
 class FakeClusterController:
@@ -493,6 +557,7 @@ def test_local_mode_has_no_cluster_tasks_and_no_cluster_param(monkeypatch):
     monkeypatch.setenv("MQTTIDS_EXECUTOR", "local")
     local = DagBag(dag_folder=str(DAGS_DIR / "mqtt_pipeline.py")).dags["mqtt_pipeline"]
     assert {t.task_id for t in local.tasks} == {
+        "upgrade_warehouse",
         "ingest",
         "quality_gate",
         "analytics",

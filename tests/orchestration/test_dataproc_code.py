@@ -101,7 +101,8 @@ def _free_port() -> int:
 @pytest.fixture()
 def gcs(monkeypatch, tmp_path):
     """A local GCS emulator with an empty bucket; the google_cloud_default connection points to it."""
-    emulator = pytest.importorskip("gcp_storage_emulator.server")
+    from gcp_storage_emulator import server as emulator
+
     port = _free_port()
     server = emulator.create_server("127.0.0.1", port, in_memory=True, default_bucket=BUCKET)
     server.start()

@@ -7,19 +7,19 @@ from datetime import date
 import pytest
 
 from mqttids.report import pages
-from mqttids.warehouse import tables
+from mqttids.warehouse import migrations, tables
 
 
-def test_a_run_that_left_nothing_is_a_lookup_error(db_conn):
-    tables.ensure_tables(db_conn)
+def test_a_run_that_left_nothing_is_a_lookup_error(db_url, db_conn):
+    migrations.upgrade(db_url)
     with pytest.raises(LookupError, match="no_such_run"):
         pages.pipeline_report(db_conn, "no_such_run")
     with pytest.raises(LookupError, match="no_such_run"):
         pages.stream_report(db_conn, "no_such_run")
 
 
-def test_a_batch_without_analytics_or_models_says_so(db_conn):
-    tables.ensure_tables(db_conn)
+def test_a_batch_without_analytics_or_models_says_so(db_url, db_conn):
+    migrations.upgrade(db_url)
     with db_conn.cursor() as cur:
         cur.execute(
             f"INSERT INTO {tables.BATCHES} "

@@ -14,14 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures import REAL_FILES
 
 from mqttids.sample import generator, published
 from mqttids.schema import COLUMNS, CSV_HEADER, CSV_NAMES, LABELS, Kind
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "jobs" / "generate_sample.py"
-REAL = Path("/work/shared/mqttset")
-REAL_FILES = (REAL / "real_train_rows.csv", REAL / "real_test_rows.csv")
 SEED = 7
 Frames = dict[str, pd.DataFrame]  # parsed "train", "test" and "all"
 Stats = dict[str, tuple[float, float]]  # calibration: statistic -> (generated, published)

@@ -36,20 +36,27 @@ JOB = PROJECT_ROOT / "jobs" / "tweet_stream.py"
 TERMS = parse_terms("slowite,bruteforce,flood,malformed,dos,legitimate")
 
 
-def expected_counts(tweets: list[dict]) -> tuple[Counter, Counter, int]:
-    """(mentions per term, mentions per (window start, term), tweets delivered) for 60 s windows."""
+def expected_counts(
+    tweets: list[dict], plurals: bool = False, window: int = 60
+) -> tuple[Counter, Counter, int]:
+    """(mentions per term, mentions per (window start, term), tweets delivered).
+
+    With ``plurals``, term + "s" counts too, for terms not already ending in "s".
+    """
     totals, windows, delivered = Counter(), Counter(), 0
     for tweet in tweets:
         words = Counter(re.findall(r"\w+", tweet["text"].lower()))
-        hits = {t: words[t] for t in TERMS if words[t] and (t != "dos" or tweet["lang"] == "en")}
+        found = {t: words[t] + (words[t + "s"] if plurals and not t.endswith("s") else 0) for t in TERMS}
+        hits = {t: n for t, n in found.items() if n and (t != "dos" or tweet["lang"] == "en")}
         if not hits:
             continue
         delivered += 1
         created = datetime.fromisoformat(tweet["created_at"].replace("Z", "+00:00"))
-        minute = created.replace(second=0, microsecond=0)
+        epoch = int(created.timestamp())
+        start = datetime.fromtimestamp(epoch - epoch % window, UTC)
         for term, n in hits.items():
             totals[term] += n
-            windows[(minute, term)] += n
+            windows[(start, term)] += n
     return totals, windows, delivered
 
 
@@ -277,7 +284,7 @@ def test_rule_sync_is_idempotent_and_removes_stale_rules(replay_server):
 
 
 def _dags_test(
-    tmp_path: Path, db_url: str, bootstrap: str, topic: str, conf: dict
+    tmp_path: Path, db_url: str, bootstrap: str, topic: str, conf: dict, env: dict | None = None
 ) -> subprocess.CompletedProcess:
     from mqttids_airflow import local
 
@@ -288,6 +295,7 @@ def _dags_test(
         "MQTTIDS_DATA_DIR": str(tmp_path / "data"),
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "MQTTIDS_STREAM_TOPIC": topic,
+        **(env or {}),
     }
     local.migrate(env)
     return subprocess.run(
@@ -315,6 +323,42 @@ def test_dag_runs_producer_consumer_and_chart(tmp_path, replay_file, kafka_boots
     db_conn.commit()
     assert stored(db_conn, run_id) == expected_counts(tweets)
     assert list((tmp_path / "data" / "stream").glob("*.png"))
+
+
+def test_dag_params_reach_the_stream_x_api_with_plurals_and_windows(
+    tmp_path, replay_file, kafka_bootstrap, db_url, db_conn, topic
+):
+    """source=x_api: the real client path against the local X API stand-in, token from the connection."""
+    path, tweets = replay_file
+    server = x_replay.ReplayServer(
+        x_replay.ReplayState(x_replay.read_tweets(path), token="conn-token", rate=0, keepalive=0.3)
+    ).start()
+    env = {
+        "MQTTIDS_X_API_URL": server.url,
+        "AIRFLOW_CONN_X_API": json.dumps({"conn_type": "generic", "password": "conn-token"}),
+        "X_BEARER_TOKEN": "not-this-one",  # the connection's password wins
+    }
+    terms = ",".join(TERMS)
+    conf = {"source": "x_api", "plurals": True, "window_seconds": 30, "duration": 10, "terms": terms}
+    try:
+        result = _dags_test(tmp_path, db_url, kafka_bootstrap, topic, conf, env)
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert server.state.connections >= 1  # the producer streamed from the stand-in, not the real API
+    with db_conn.cursor() as cur:
+        cur.execute(
+            "SELECT run_id, terms, plurals, window_seconds FROM mqtt.tweet_stream_runs "
+            "WHERE source = 'x_api' AND run_id LIKE 'manual__%'"
+        )
+        runs = cur.fetchall()
+    db_conn.commit()
+    assert len(runs) == 1, runs
+    run_id, stored_terms, plurals, window = runs[0]
+    assert (stored_terms, plurals, window) == (list(TERMS), True, 30)
+    expected = expected_counts(tweets, plurals=True, window=30)
+    assert expected[0] != expected_counts(tweets)[0]  # the sample has plurals: the param changes counts
+    assert stored(db_conn, run_id) == expected
 
 
 def test_dag_fails_fast_when_the_broker_is_down(tmp_path, replay_file, db_url, topic):
@@ -372,6 +416,26 @@ class FlakyProxy:
         self._listen()
 
 
+def _wait_until_listening(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+    """Return once something accepts connections on the port; fail if the process dies first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        assert process.poll() is None, f"the broker exited with {process.returncode}"
+        assert time.monotonic() < deadline, f"nothing listens on port {port} after {timeout} s"
+        time.sleep(0.05)
+
+
+def _wait_for(condition, timeout: float, what: str):
+    """Poll ``condition`` until it returns something true; its value, or a failure naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"{what}: not reached after {timeout} s"
+        time.sleep(0.05)
+    return value
+
+
 @pytest.fixture()
 def flaky_broker(tmp_path):
     """A tansu broker reachable only through a FlakyProxy (it advertises the proxy's address)."""
@@ -391,7 +455,7 @@ def flaky_broker(tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    time.sleep(0.5)
+    _wait_until_listening(port, broker)
     yield proxy
     broker.kill()  # in-memory and throwaway; SIGTERM waits for its clients
     broker.wait()
@@ -400,14 +464,18 @@ def flaky_broker(tmp_path):
 def test_broker_blip_mid_stream_loses_nothing(flaky_broker, replay_file, db_url, db_conn, topic):
     path, tweets = replay_file
     common = ["--run-id", "blip", "--bootstrap", f"127.0.0.1:{flaky_broker.port}", "--topic", topic]
+    totals, windows, delivered = expected_counts(tweets)
     producer = start(
-        "produce", *common, "--replay-file", str(path), "--rate", "60", "--duration", "60", db_url=db_url
+        "produce", *common, "--replay-file", str(path), "--rate", "40", "--duration", "60", db_url=db_url
     )
-    time.sleep(2.5)  # a third of the way through the file
+    consumer = start("consume", *common, "--duration", "90", db_url=db_url)
+    # The blip comes when the stream is observably under way, not after a guessed time.
+    before = _wait_for(lambda: (n := stored(db_conn, "blip")[2]) >= 20 and n, 60, "20 tweets stored")
     flaky_broker.blip(2.0)
+    assert before < delivered, "the blip must come mid-stream"
     output = producer.communicate(timeout=90)[0]
     assert producer.returncode == 0, output[-3000:]
     assert "Connection lost" in output  # the blip did reach the producer
-    consumed = cli("consume", *common, "--duration", "60", db_url=db_url)
-    assert consumed.returncode == 0, consumed.stderr[-3000:]
-    assert stored(db_conn, "blip") == expected_counts(tweets)
+    consumed = consumer.communicate(timeout=90)[0]
+    assert consumer.returncode == 0, consumed[-3000:]
+    assert stored(db_conn, "blip") == (totals, windows, delivered)  # the rest arrived after it

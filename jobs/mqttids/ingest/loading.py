@@ -7,8 +7,10 @@ The steps, and why:
    its reason. Nothing is dropped: read = loaded + rejected.
 2. Tasks COPY both kinds into two fresh staging tables (:mod:`copy_sink`).
 3. The staging tables are counted per split and target and compared with
-   what the tasks say they sent. A mismatch aborts before anything is
-   published.
+   what the tasks say they sent, and per file with the lines Spark counts
+   in the input on its own (every line, less headers and blank lines), so
+   a row lost anywhere between the file and the table is caught. A mismatch
+   aborts before anything is published.
 4. One short transaction swaps the staging table in as the batch's
    partition and replaces the batch's rejected rows. Readers see the old
    batch or the new one, never a mix; a rerun replaces, never duplicates.
@@ -42,6 +44,14 @@ class ReadBackMismatch(RuntimeError):
     """The staged rows differ from what Spark read: nothing was published."""
 
 
+class LoadInProgress(RuntimeError):
+    """Another load of the same batch date is running: this one would destroy its staging tables."""
+
+
+# Staging table names: packets_load_<YYYYMMDD>_<8 hex> and rejected_load_<YYYYMMDD>_<8 hex>.
+STAGING_PATTERN = r"^(packets|rejected)_load_([0-9]{8})_[0-9a-f]{8}$"
+
+
 @dataclass
 class LoadResult:
     """What one load read, stored and rejected."""
@@ -49,6 +59,7 @@ class LoadResult:
     batch_date: date
     loaded: Counter = field(default_factory=Counter)  # (split, target) -> rows
     rejected: Counter = field(default_factory=Counter)  # split -> rows
+    read: Counter = field(default_factory=Counter)  # (split, file) -> data lines in the input
     seconds: float = 0.0
 
     @property
@@ -61,7 +72,8 @@ class LoadResult:
 
     @property
     def rows_read(self) -> int:
-        return self.rows_loaded + self.rows_rejected
+        """Data lines in the input files, as Spark counted them apart from the load."""
+        return sum(self.read.values())
 
 
 def _csv_text(value):
@@ -83,24 +95,48 @@ def _csv_line(values) -> F.Column:
     return F.concat(F.concat_ws(",", *values), F.lit("\n"))
 
 
-def _read_split(spark: SparkSession, source: Source) -> DataFrame:
-    """The split's lines, without headers and empty lines.
+def _lines(spark: SparkSession, source: Source) -> DataFrame:
+    """Every line of the split's files (``raw``), with the file it came from (``source_file``)."""
+    # Spark names files by percent-encoded URI; store the names the user gave instead.
+    plain = F.create_map(*[F.lit(x) for f in source.files for x in (sources.file_uri(spark, f), f)])
+    path = F.col("_metadata.file_path")
+    # Invalid UTF-8 bytes become U+FFFD, which PostgreSQL can store (in quarantine).
+    return spark.read.text(list(source.files)).select(
+        F.make_valid_utf8("value").alias("raw"), F.coalesce(plain[path], path).alias("source_file")
+    )
+
+
+def _not_data(raw) -> F.Column:
+    """Header and empty lines: the only lines that are neither loaded nor rejected.
 
     Hadoop's line reader already ends lines at LF, CR or CRLF. Plain string
     tests are used here rather than regular expressions: on 1M rows the
     difference is a second of CPU.
     """
     header = f"{CSV_NAMES[0]},"
-    # Spark names files by percent-encoded URI; store the names the user gave instead.
-    plain = F.create_map(*[F.lit(x) for f in source.files for x in (sources.file_uri(spark, f), f)])
-    path = F.col("_metadata.file_path")
-    raw = F.col("raw")
-    # Invalid UTF-8 bytes become U+FFFD, which PostgreSQL can store (in quarantine).
-    lines = spark.read.text(list(source.files)).select(
-        F.make_valid_utf8("value").alias("raw"), F.coalesce(plain[path], path).alias("source_file")
+    return raw.startswith(header) | raw.startswith("\ufeff" + header) | (raw == "")
+
+
+def _read_split(spark: SparkSession, source: Source) -> DataFrame:
+    """The split's lines, without headers and empty lines."""
+    lines = _lines(spark, source)
+    return lines.where(~_not_data(F.col("raw"))).withColumn("split", F.lit(source.split))
+
+
+def count_read(spark: SparkSession, sources: list[Source]) -> Counter:
+    """Data lines per (split, file), counted by a Spark job of its own over the input.
+
+    The load's own totals only say what its tasks sent; this count says what the files hold
+    (every line Spark reads, less headers and empty lines), so a row dropped between the file
+    and the staging table shows as a difference instead of vanishing from both sides.
+    """
+    lines = functools.reduce(
+        DataFrame.unionByName, [_lines(spark, s).withColumn("split", F.lit(s.split)) for s in sources]
     )
-    is_header = raw.startswith(header) | raw.startswith("\ufeff" + header)
-    return lines.where(~is_header & (raw != "")).withColumn("split", F.lit(source.split))
+    per_file = lines.groupBy("split", "source_file").agg(
+        F.count(F.lit(1)).alias("lines"), F.sum(_not_data(F.col("raw")).cast("long")).alias("other")
+    )
+    return Counter({(split, file): total - other for split, file, total, other in per_file.collect()})
 
 
 def prepare_rows(spark: SparkSession, sources: list[Source], batch_date: date) -> DataFrame:
@@ -142,16 +178,51 @@ def _partition_name(batch_date: date) -> str:
     return f"packets_{batch_date:%Y%m%d}"
 
 
+def _batch_lock(batch_date: date) -> tuple[str, int]:
+    return "SELECT pg_try_advisory_lock(hashtext('mqttids.load'), %s)", int(f"{batch_date:%Y%m%d}")
+
+
+def lock_batch(conn, batch_date: date) -> None:
+    """Hold the batch date's load lock for the connection's life, or raise LoadInProgress.
+
+    A session lock, so it outlives commits and dies with the process: a killed load leaves its
+    staging tables but not its lock, which is how :func:`_drop_leftovers` tells the two apart.
+    """
+    sql, key = _batch_lock(batch_date)
+    with conn.cursor() as cur:
+        cur.execute(sql, (key,))
+        held = cur.fetchone()[0]
+    conn.commit()
+    if not held:
+        raise LoadInProgress(f"another load of batch {batch_date} is running; try again when it has finished")
+
+
 def _drop_leftovers(cur, batch_date: date) -> None:
-    """Drop staging tables a killed earlier load of this batch left behind."""
+    """Drop the staging tables of killed loads: this batch's, and other dates' nobody is loading.
+
+    The caller holds this batch's lock. Another date's tables are dropped only while its lock can
+    be taken here, so a load that is running keeps its tables.
+    """
     cur.execute(
-        "SELECT format('%%I.%%I', schemaname, tablename) FROM pg_tables "
-        "WHERE schemaname = %s AND (tablename LIKE %s OR tablename LIKE %s)",
-        (tables.SCHEMA, f"packets_load_{batch_date:%Y%m%d}_%", f"rejected_load_{batch_date:%Y%m%d}_%"),
+        "SELECT tablename, substring(tablename FROM %s) FROM pg_tables WHERE schemaname = %s "
+        "AND tablename ~ %s ORDER BY 1",
+        (r"_load_([0-9]{8})_", tables.SCHEMA, STAGING_PATTERN),
     )
-    for (name,) in cur.fetchall():
-        log.info("dropping leftover staging table %s", name)
-        cur.execute(f"DROP TABLE {name}")
+    by_day: dict[str, list[str]] = {}
+    for name, day in cur.fetchall():
+        by_day.setdefault(day, []).append(name)
+    sql, _ = _batch_lock(batch_date)
+    for day, names in by_day.items():
+        own = day == f"{batch_date:%Y%m%d}"
+        if not own:
+            cur.execute(sql, (int(day),))
+            if not cur.fetchone()[0]:
+                continue  # a load of that date is running
+        for name in names:
+            log.info("dropping staging table %s.%s, left by a load that did not finish", tables.SCHEMA, name)
+            cur.execute(f"DROP TABLE IF EXISTS {tables.SCHEMA}.{name}")
+        if not own:
+            cur.execute("SELECT pg_advisory_unlock(hashtext('mqttids.load'), %s)", (int(day),))
 
 
 def create_staging(conn, batch_date: date) -> tuple[str, str]:
@@ -191,16 +262,32 @@ def copy_rows(rows: DataFrame, url: str, packets: str, rejected: str) -> LoadRes
 
 
 def verify_staged(conn, packets: str, rejected: str, sent: LoadResult) -> None:
-    """Compare the staging tables with what the tasks reported sending."""
+    """Compare the staging tables with what the tasks reported sending, and each file with its lines."""
     with conn.cursor() as cur:
         cur.execute(f"SELECT split, target, count(*) FROM {packets} GROUP BY 1, 2")
         stored = Counter({(s, t): n for s, t, n in cur.fetchall()})
         cur.execute(f"SELECT split, count(*) FROM {rejected} GROUP BY 1")
         stored_rejected = Counter(dict(cur.fetchall()))
+        cur.execute(
+            f"SELECT split, source_file, count(*) FROM (SELECT split, source_file FROM {packets} "
+            f"UNION ALL SELECT split, source_file FROM {rejected}) staged GROUP BY 1, 2"
+        )
+        per_file = Counter({(s, f): n for s, f, n in cur.fetchall()})
     if stored != sent.loaded or stored_rejected != sent.rejected:
         raise ReadBackMismatch(
             f"read-back check failed, batch not published: sent {dict(sent.loaded)} "
             f"rejected {dict(sent.rejected)}, staged {dict(stored)} rejected {dict(stored_rejected)}"
+        )
+    if per_file != sent.read:
+        detail = "; ".join(
+            f"{split} {file}: {sent.read[key]:,} data lines read, {per_file[key]:,} staged"
+            for key in sorted(set(per_file) | set(sent.read))
+            if per_file[key] != sent.read[key]
+            for split, file in [key]
+        )
+        raise ReadBackMismatch(
+            f"read-back check failed, batch not published: rows were lost or added between the files "
+            f"and the staging tables ({detail})"
         )
 
 
@@ -245,12 +332,13 @@ def load_batch(spark: SparkSession, sources: list[Source], url: str, batch_date:
     spark.conf.set("spark.sql.codegen.wholeStage", "false")
     conn = db.connect(url, application="mqttids-ingest")
     try:
-        tables.ensure_tables(conn)
+        lock_batch(conn, batch_date)  # released when the connection closes
         packets, rejected = create_staging(conn, batch_date)
         try:
             log.info("loading batch %s from %s", batch_date, ", ".join(s.uri for s in sources))
             result = copy_rows(prepare_rows(spark, sources, batch_date), url, packets, rejected)
             result.batch_date = batch_date
+            result.read = count_read(spark, sources)
             verify_staged(conn, packets, rejected, result)
             result.seconds = time.monotonic() - started
             publish(conn, packets, rejected, result, sources)

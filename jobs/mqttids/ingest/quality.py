@@ -1,7 +1,8 @@
 """The data-quality gate between ingest and analytics.
 
-A batch passes when it was loaded, its reject ratio is under a threshold,
-and every class has rows in every split (a model trained without a class,
+A batch passes when it was loaded, every data line the load read was either
+stored or rejected, ``mqtt.packets`` holds the rows the load recorded, its
+reject ratio is under a threshold, and every class has rows in every split (a model trained without a class,
 or analytics over a half-empty batch, would be silently wrong). All checks
 run, and a failure lists every check that failed, not just the first.
 """
@@ -24,6 +25,7 @@ class GateReport:
     """What the gate saw, for the task log."""
 
     batch_date: date
+    rows_read: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
     counts: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -37,7 +39,8 @@ class GateReport:
     def __str__(self) -> str:
         status = "FAILED" if self.failures else "passed"
         lines = [
-            f"quality gate {status} for batch {self.batch_date}: {self.rows_loaded:,} rows loaded, "
+            f"quality gate {status} for batch {self.batch_date}: {self.rows_read:,} rows read, "
+            f"{self.rows_loaded:,} loaded, "
             f"{self.rows_rejected:,} rejected (ratio {self.reject_ratio:.4%})"
         ]
         lines += [f"  - {f}" for f in self.failures]
@@ -51,19 +54,25 @@ def check_batch(conn, batch_date: date, max_reject_ratio: float) -> GateReport:
     report = GateReport(batch_date=batch_date)
     with conn.cursor() as cur:
         cur.execute(
-            f"SELECT rows_loaded, rows_rejected FROM {tables.BATCHES} WHERE batch_date = %s",
+            f"SELECT rows_read, rows_loaded, rows_rejected FROM {tables.BATCHES} WHERE batch_date = %s",
             (batch_date,),
         )
         row = cur.fetchone()
         if row is None:
             report.failures.append("the batch was never loaded (no row in mqtt.ingest_batches)")
             raise QualityGateFailed(str(report))
-        report.rows_loaded, report.rows_rejected = row
+        report.rows_read, report.rows_loaded, report.rows_rejected = row
         cur.execute(
             f"SELECT split, target, count(*) FROM {tables.PACKETS} WHERE batch_date = %s GROUP BY 1, 2",
             (batch_date,),
         )
         report.counts = {(split, target): n for split, target, n in cur.fetchall()}
+    unaccounted = report.rows_read - report.rows_loaded - report.rows_rejected
+    if unaccounted:
+        report.failures.append(
+            f"the load read {report.rows_read:,} data lines but recorded {report.rows_loaded:,} loaded and "
+            f"{report.rows_rejected:,} rejected ({unaccounted:+,} unaccounted for)"
+        )
     if sum(report.counts.values()) != report.rows_loaded:
         report.failures.append(
             f"mqtt.packets holds {sum(report.counts.values()):,} rows but the load recorded "

@@ -4,7 +4,9 @@ A missing file, an empty file or a wrong header must fail the load with a
 message that names the file and the problem, before anything is written.
 Files are opened through Hadoop's FileSystem API, so a local path, a glob
 (``landing/2026-11-28/train*.csv``) and a ``gs://`` URI are checked the same
-way Spark will read them.
+way Spark will read them. Only the locations :mod:`mqttids.runtime.input_paths`
+allows are opened, and messages quote no more of a file than a short,
+labelled excerpt of its first line.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
+from mqttids.runtime import input_paths
 from mqttids.schema import header_problem
 
 
@@ -76,16 +79,21 @@ def check_file(spark: SparkSession, split: str, uri: str) -> None:
         raise SourceError(f"{split} file {uri} is empty: expected the MQTTset header and rows")
     problem = header_problem(lines[0])
     if problem:
-        raise SourceError(f"{split} file {uri} is not an MQTTset CSV: it {problem}")
+        raise SourceError(
+            f"{split} file {uri} is not an MQTTset CSV: it {problem} "
+            f"(header excerpt: {input_paths.excerpt(lines[0])})"
+        )
     if len(lines) < 2:
         raise SourceError(f"{split} file {uri} has a header but no data rows")
 
 
 def resolve(spark: SparkSession, split: str, uri: str) -> Source:
-    """Expand and check one split's input, or raise SourceError."""
+    """Expand and check one split's input, or raise SourceError (InputNotAllowed for a refused place)."""
+    input_paths.check(uri, f"{split} input")
     files = _expand(spark, uri)
     if not files:
         raise SourceError(f"{split} file not found: {uri}")
     for file in files:
+        input_paths.check_matched(file, f"{split} input")
         check_file(spark, split, file)
     return Source(split=split, uri=uri, files=tuple(files))

@@ -1,17 +1,20 @@
 """Every setting of the platform, read from the environment in one place.
 
 Each setting has a safe local default, so a fresh checkout runs with none of
-them set. The README's configuration table documents the same names; keep
-the two in step (a test checks that every name here appears there).
+them set. The reference table of docs/configuration.md is generated from the
+settings below (``python -m mqttids.runtime.config --update docs/configuration.md``);
+a test fails when the committed page and this module disagree.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# jobs/mqttids/runtime/config.py: the checkout is three folders up.
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
 @dataclass(frozen=True)
@@ -34,62 +37,86 @@ class Setting:
 DB_URL = Setting(
     "MQTTIDS_DB_URL",
     "",
-    "PostgreSQL URL (postgresql://user:pass@host:port/db). Empty: the embedded server.",
+    "PostgreSQL URL (`postgresql://user:pass@host:port/db`) to use instead of the embedded server, "
+    "e.g. a shared server or Cloud SQL. Empty: the embedded server.",
 )
 STATE_DIR = Setting(
     "MQTTIDS_STATE_DIR",
     str(PROJECT_ROOT / ".local"),
-    "Where the embedded PostgreSQL data directory and Airflow home live.",
+    "Where the embedded PostgreSQL data directory (`pgdata/`), the embedded Kafka broker's pid, port "
+    "and log (`kafka/`) and the local Airflow home (`airflow/`) live.",
 )
 DATA_DIR = Setting(
     "MQTTIDS_DATA_DIR",
     str(PROJECT_ROOT / "data"),
-    "Where generated samples and landing batches are written.",
+    "Where generated samples (`sample/`) and the tweet stream's charts (`stream/<run id>.png`) are written.",
 )
 LANDING_URI = Setting(
     "MQTTIDS_LANDING_URI",
     str(PROJECT_ROOT / "data" / "landing"),
-    "Root of daily landing batches (<root>/<YYYY-MM-DD>/train*.csv); local path or gs://.",
+    "Root of the daily landing batches read by scheduled runs (`<root>/<YYYY-MM-DD>/train*.csv` and "
+    "`test*.csv`): a local path or `gs://`.",
 )
 JDBC_JAR = Setting(
     "POSTGRES_JDBC_JAR",
     "",
-    "Path to the PostgreSQL JDBC jar. Empty: /usr/share/java/postgresql.jar, else Maven.",
+    "Path to the PostgreSQL JDBC jar. Empty: `/usr/share/java/postgresql.jar` (Debian's "
+    "`libpostgresql-jdbc-java`), else Maven.",
 )
 JDBC_PACKAGE = Setting(
     "MQTTIDS_JDBC_PACKAGE",
     "org.postgresql:postgresql:42.7.4",
-    "Maven coordinates used through spark.jars.packages when no jar is found locally.",
+    "Maven coordinates used through `spark.jars.packages` when no jar is found locally.",
+)
+SPARK_UI = Setting(
+    "MQTTIDS_SPARK_UI",
+    "false",
+    "Whether jobs start Spark's web UI ('true'): it listens on every interface, port 4040 on.",
+)
+AIRFLOW_HOST = Setting(
+    "MQTTIDS_AIRFLOW_HOST",
+    "127.0.0.1",
+    "Address the web UI of make airflow listens on; 0.0.0.0 serves other machines too.",
 )
 SPARK_MASTER = Setting(
     "MQTTIDS_SPARK_MASTER",
     "local[*]",
-    "Spark master for jobs run outside Airflow (Airflow uses the spark_default connection).",
+    "Spark master for jobs run outside Airflow (Airflow uses the `spark_default` connection).",
 )
 MAX_REJECT_RATIO = Setting(
     "MQTTIDS_MAX_REJECT_RATIO",
     "0.01",
-    "Quality gate: the largest share of rejected rows a batch may have.",
+    "Quality gate: the largest share of rejected rows a batch may have, 0..1 (the `max_reject_ratio` "
+    "param overrides it per run).",
 )
 SCHEDULE = Setting(
     "MQTTIDS_SCHEDULE",
     "@daily",
-    "Schedule of mqtt_pipeline (cron, preset such as @daily, or 'none' for manual only).",
+    "Schedule of `mqtt_pipeline`: cron, a preset such as `@daily`, or `none` for manual runs only.",
 )
 TASK_RETRIES = Setting(
     "MQTTIDS_TASK_RETRIES",
     "2",
-    "Retries of each pipeline task (make run and the tests use 0 to fail fast).",
+    "Retries of each pipeline task (`make run` and the tests use 0 to fail fast).",
 )
 ARTIFACTS_URI = Setting(
     "MQTTIDS_ARTIFACTS_URI",
     str(PROJECT_ROOT / ".local" / "artifacts"),
-    "Root of learning runs' files (features, models, predictions, plots); local path or gs://.",
+    "Root of the learning run folders (features, models, predictions, plots): a local path, or `gs://` "
+    "(needed in Dataproc mode).",
+)
+INPUT_ROOTS = Setting(
+    "MQTTIDS_INPUT_ROOTS",
+    "gs://",
+    "Where inputs (train/test CSVs, replay files) may be read besides MQTTIDS_DATA_DIR and "
+    "MQTTIDS_LANDING_URI: comma-separated local folders and URI prefixes (gs://bucket/path, "
+    "hdfs://namenode/path). Any other path or scheme (http://, ...) is refused.",
 )
 TUNE_ROWS = Setting(
     "MQTTIDS_TUNE_ROWS",
     "50000",
-    "Cross-validation tunes on a stratified sample of about this many train rows; 0: all rows.",
+    "Cross-validation tunes on a stratified sample of about this many train rows (every class keeps "
+    "at least 300), then the final model is fitted on all rows; 0 tunes on all rows.",
 )
 
 # Placement: where the Spark jobs of the DAGs run. Read when the DAG file is parsed, because
@@ -97,7 +124,8 @@ TUNE_ROWS = Setting(
 EXECUTOR = Setting(
     "MQTTIDS_EXECUTOR",
     "local",
-    "Where Spark jobs run: 'local' (spark-submit, spark_default connection) or 'dataproc'.",
+    "Where Spark jobs run: `local` (spark-submit through `spark_default`) or `dataproc`. Read when the "
+    "DAG file is parsed; any other value fails the DAG import.",
 )
 DATAPROC_IMAGE = Setting(
     "MQTTIDS_DATAPROC_IMAGE",
@@ -112,35 +140,51 @@ DATAPROC_WORKERS = Setting(
 DATAPROC_MACHINE_TYPE = Setting(
     "MQTTIDS_DATAPROC_MACHINE_TYPE",
     "n1-standard-4",
-    "Dataproc mode: machine type of the master and the workers (the provider's default).",
+    "Dataproc mode: machine type of the master and the workers (the provider's default; the example "
+    "in docs/gcp.md uses `n2d-standard-2`).",
 )
 DATAPROC_IDLE_TTL = Setting(
     "MQTTIDS_DATAPROC_IDLE_TTL",
     "1800",
-    "Dataproc mode: seconds an idle ephemeral cluster lives before Dataproc deletes it (backstop).",
+    "Dataproc mode: seconds after which Dataproc deletes an idle ephemeral cluster, a backstop behind "
+    "the `delete_cluster` task.",
 )
 CLOUDSQL_INSTANCE = Setting(
     "MQTTIDS_CLOUDSQL_INSTANCE",
     "",
-    "Dataproc mode: Cloud SQL connection name (project:region:instance) to reach through the "
+    "Dataproc mode: Cloud SQL connection name (`project:region:instance`) to reach through the "
     "Cloud SQL Auth Proxy on every node. Empty: reach the database by its private IP.",
 )
 GCS_PREFIX = Setting(
     "MQTTIDS_GCS_PREFIX",
     "mqttids",
-    "Dataproc mode: folder in the bucket for code packages (<prefix>/<version>/) and init actions.",
+    "Dataproc mode: folder in the bucket for code packages (`<prefix>/<version>/`) and init actions "
+    "(`<prefix>/init/`).",
+)
+DB_URL_FILE = Setting(
+    "MQTTIDS_DB_URL_FILE",
+    "",
+    "File holding the PostgreSQL URL, read when MQTTIDS_DB_URL is empty; Airflow hands Spark jobs "
+    "their URL this way (a mode 0600 file), so it is on no command line.",
+)
+K8S_DB_SECRET = Setting(
+    "MQTTIDS_K8S_DB_SECRET",
+    "",
+    "Kubernetes Spark master: the Secret holding the database URL, as name:key, read by the driver "
+    "as MQTTIDS_DB_URL. Empty: the URL is shipped as a 0600 file with --files.",
 )
 DB_SECRET = Setting(
     "MQTTIDS_DB_SECRET",
     "",
-    "Secret Manager version (projects/P/secrets/S/versions/latest) holding the database URL; "
-    "read by jobs when MQTTIDS_DB_URL is empty (Dataproc).",
+    "Secret Manager version (`projects/P/secrets/S/versions/latest`) holding the database URL, read "
+    "by the jobs when `MQTTIDS_DB_URL` is empty; Dataproc jobs get it from the `mqttids_db_secret` "
+    "Variable.",
 )
 
 KAFKA_BOOTSTRAP_SERVERS = Setting(
     "KAFKA_BOOTSTRAP_SERVERS",
     "",
-    "Kafka brokers (host:port,...) of the tweet stream. Empty: the embedded tansu broker.",
+    "Kafka brokers of the tweet stream (`host:port,...`). Empty: the embedded broker (tansu).",
 )
 STREAM_TOPIC = Setting("MQTTIDS_STREAM_TOPIC", "mqtt_tweets", "Kafka topic the tweet stream goes through.")
 STREAM_PARTITIONS = Setting(
@@ -149,31 +193,33 @@ STREAM_PARTITIONS = Setting(
 STREAM_TERMS = Setting(
     "MQTTIDS_STREAM_TERMS",
     "slowite,bruteforce,flood,malformed,dos,legitimate",
-    "Default terms of mqtt_tweet_stream (comma-separated; the terms param overrides it per run).",
+    "Default terms of `mqtt_tweet_stream` (comma-separated; the `terms` param overrides it per run).",
 )
 STREAM_ENGLISH_ONLY = Setting(
     "MQTTIDS_STREAM_ENGLISH_ONLY",
     "dos",
-    "Terms that are other words in other languages: matched with lang:en and counted in English only.",
+    "Terms that are other words in other languages: matched with `lang:en` and counted in English "
+    "tweets only.",
 )
 STREAM_SCHEDULE = Setting(
-    "MQTTIDS_STREAM_SCHEDULE", "@hourly", "Schedule of mqtt_tweet_stream (cron, preset or 'none')."
+    "MQTTIDS_STREAM_SCHEDULE", "@hourly", "Schedule of `mqtt_tweet_stream`: cron, a preset, or `none`."
 )
 STREAM_GRACE = Setting(
     "MQTTIDS_STREAM_GRACE",
     "60",
-    "Seconds the consumer may run past the duration to drain the producer's last tweets.",
+    "Seconds the consumer may run past `duration` to drain the producer's last tweets.",
 )
 REPLAY_RATE = Setting(
     "MQTTIDS_REPLAY_RATE", "50", "Replay server pace in file lines per second (0: as fast as possible)."
 )
 X_BEARER_TOKEN = Setting(
-    "X_BEARER_TOKEN", "", "X API bearer token for source x_api when the x_api connection has none."
+    "X_BEARER_TOKEN", "", "X API bearer token for `source=x_api` when the `x_api` connection has none."
 )
 X_API_URL = Setting(
     "MQTTIDS_X_API_URL",
     "",
-    "Base URL that replaces https://api.twitter.com (e.g. a replay server). Empty: the real X API.",
+    "Base URL that replaces `https://api.twitter.com` for `source=x_api` (e.g. a proxy or a replay "
+    "server). Empty: the real X API.",
 )
 
 ALL_SETTINGS: tuple[Setting, ...] = (
@@ -184,10 +230,13 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     JDBC_JAR,
     JDBC_PACKAGE,
     SPARK_MASTER,
+    SPARK_UI,
+    AIRFLOW_HOST,
     MAX_REJECT_RATIO,
     SCHEDULE,
     TASK_RETRIES,
     ARTIFACTS_URI,
+    INPUT_ROOTS,
     TUNE_ROWS,
     EXECUTOR,
     DATAPROC_IMAGE,
@@ -196,6 +245,8 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     DATAPROC_IDLE_TTL,
     CLOUDSQL_INSTANCE,
     GCS_PREFIX,
+    DB_URL_FILE,
+    K8S_DB_SECRET,
     DB_SECRET,
     KAFKA_BOOTSTRAP_SERVERS,
     STREAM_TOPIC,
@@ -208,3 +259,57 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     X_BEARER_TOKEN,
     X_API_URL,
 )
+
+BEGIN_MARK = (
+    "<!-- BEGIN settings: generated from jobs/mqttids/runtime/config.py by "
+    "`python -m mqttids.runtime.config --update docs/configuration.md`; do not edit by hand -->"
+)
+END_MARK = "<!-- END settings -->"
+
+
+def _shown_default(setting: Setting) -> str:
+    """A default as the reference shows it: paths relative to the checkout, so the page is portable."""
+    if not setting.default:
+        return "empty"
+    path = Path(setting.default)
+    if path.is_absolute() and path.is_relative_to(PROJECT_ROOT):
+        return f"`{path.relative_to(PROJECT_ROOT).as_posix()}/`"
+    return f"`{setting.default}`"
+
+
+def markdown() -> str:
+    """The reference table of every setting, in ``ALL_SETTINGS`` order, between its two markers."""
+    rows = [BEGIN_MARK, "| variable | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{s.name}` | {_shown_default(s)} | {s.doc} |" for s in ALL_SETTINGS]
+    return "\n".join([*rows, END_MARK])
+
+
+def update_page(page: Path) -> bool:
+    """Replace the generated block of ``page`` with today's table; True when the page changed."""
+    text = page.read_text(encoding="utf-8")
+    start, end = text.find(BEGIN_MARK), text.find(END_MARK)
+    if start < 0 or end < start:
+        raise SystemExit(f"{page}: no '{BEGIN_MARK}' ... '{END_MARK}' block to replace")
+    new = text[:start] + markdown() + text[end + len(END_MARK) :]
+    if new != text:
+        page.write_text(new, encoding="utf-8")
+    return new != text
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(
+        prog="python -m mqttids.runtime.config",
+        description="The configuration reference, generated from the settings in this module.",
+    )
+    action = p.add_mutually_exclusive_group(required=True)
+    action.add_argument("--markdown", action="store_true", help="print the settings table (markdown)")
+    action.add_argument("--update", metavar="PAGE", type=Path, help="rewrite the table's block in PAGE")
+    args = p.parse_args(argv)
+    if args.markdown:
+        print(markdown())
+    else:
+        print(f"{args.update}: {'updated' if update_page(args.update) else 'already up to date'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import psycopg2
@@ -71,10 +72,12 @@ def redact(url: str) -> str:
 
 
 def resolve_url(url: str | None = None) -> str:
-    """The URL to use: the argument, else MQTTIDS_DB_URL, else MQTTIDS_DB_SECRET, else the embedded server."""
+    """The URL: the argument, else MQTTIDS_DB_URL, MQTTIDS_DB_URL_FILE, MQTTIDS_DB_SECRET, else embedded."""
     url = url or config.DB_URL.get()
     if url:
         return url
+    if config.DB_URL_FILE.get():
+        return read_url_file(config.DB_URL_FILE.get())
     if config.DB_SECRET.get():
         from mqttids.runtime import gcp_secret
 
@@ -82,6 +85,17 @@ def resolve_url(url: str | None = None) -> str:
     from mqttids.runtime import embedded_db
 
     return embedded_db.ensure_running()
+
+
+def read_url_file(path: str) -> str:
+    """The URL kept in a file (Airflow hands it to Spark jobs so); a clear error if it is not there."""
+    try:
+        url = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as err:
+        raise DatabaseUnreachable(f"cannot read the database URL file {path}: {err.strerror}") from err
+    if not url:
+        raise DatabaseUnreachable(f"the database URL file {path} is empty")
+    return url
 
 
 def connect(url: str, *, application: str = "mqttids"):

@@ -6,24 +6,36 @@ this module runs ``initdb`` and ``pg_ctl`` itself: a data directory under the
 project's state dir, a listener on a free loopback port, started once and
 reused by every later call (the port is read back from ``postmaster.pid``).
 
-Run ``python -m mqttids.runtime.embedded_db start|stop|url`` to manage it by hand.
+Nobody is trusted: the server listens on 127.0.0.1 only and asks for a
+password (``scram-sha-256``), generated once into a file only its owner can
+read (:func:`password_file`, mode 0600). A data dir made by an older version
+with ``--auth=trust`` is moved to a password at its next start.
+
+Run ``python -m mqttids.runtime.embedded_db start|stop|url`` to manage it by hand
+(``url`` prints the URL with its password, for scripts; ``start`` hides it).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
+from urllib.parse import quote
 
-from mqttids.runtime import config, service_cli
+from mqttids.runtime import config, db, service_cli
 
 log = logging.getLogger(__name__)
 
 DATABASE = "mqttids"
+SUPERUSER = "postgres"
+AUTH = "scram-sha-256"
 RUN_AS = "mqttids_pg"  # PostgreSQL refuses to run as root
 # Tuned for a disposable local warehouse: bulk loads without checkpoint storms.
 SERVER_SETTINGS = {
@@ -38,8 +50,46 @@ SERVER_SETTINGS = {
 }
 
 
+class EmbeddedDbError(RuntimeError):
+    """The embedded server's state cannot be used as it is; the message says what to do."""
+
+
 def data_dir() -> Path:
     return Path(config.STATE_DIR.get()) / "pgdata"
+
+
+def password_file() -> Path:
+    """The superuser's password, beside (not inside) the data dir; mode 0600."""
+    return Path(config.STATE_DIR.get()) / "embedded-postgres.password"
+
+
+def _new_password() -> str:
+    path = password_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(password + "\n")
+    os.chmod(path, 0o600)
+    return password
+
+
+def _password() -> str:
+    """The stored password; a clear error when a password-protected data dir lost its file."""
+    path = password_file()
+    if not path.exists():
+        raise EmbeddedDbError(
+            f"the embedded PostgreSQL in {data_dir()} requires a password, but {path} is missing: "
+            f"restore that file, or stop the server and delete {data_dir()} to start afresh "
+            "(its data is lost)"
+        )
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o600)
+    return path.read_text().strip()
+
+
+def url(port: int) -> str:
+    return f"postgresql://{SUPERUSER}:{quote(_password(), safe='')}@127.0.0.1:{port}/{DATABASE}"
 
 
 def _as_user() -> dict:
@@ -113,12 +163,64 @@ def _initdb(pgdata: Path) -> None:
     log.info("initialising embedded PostgreSQL in %s", pgdata)
     pgdata.mkdir(parents=True, exist_ok=True)
     _grant_access(pgdata)
-    subprocess.run(
-        [_bin("initdb"), "-D", str(pgdata), "--auth=trust", "--encoding=utf8", "-U", "postgres"],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        **_as_user(),
-    )
+    password = _new_password()
+    private = Path(tempfile.mkdtemp(prefix="mqttids-initdb-"))  # 0700; initdb reads the password here
+    try:
+        pwfile = private / "pw"
+        pwfile.write_text(password + "\n")
+        os.chmod(pwfile, 0o600)
+        if os.geteuid() == 0:
+            import pwd
+
+            entry = pwd.getpwnam(RUN_AS)
+            for path in (private, pwfile):
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+        subprocess.run(
+            [
+                _bin("initdb"),
+                "-D",
+                str(pgdata),
+                f"--auth={AUTH}",
+                f"--pwfile={pwfile}",
+                "--encoding=utf8",
+                "-U",
+                SUPERUSER,
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            **_as_user(),
+        )
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _trusts_anyone(pgdata: Path) -> bool:
+    """Whether pg_hba.conf lets connections in without a password (``--auth=trust`` data dirs)."""
+    rules = [line.split() for line in (pgdata / "pg_hba.conf").read_text().splitlines()]
+    return any(rule and not rule[0].startswith("#") and "trust" in rule for rule in rules)
+
+
+def _require_passwords(pgdata: Path, port: int) -> None:
+    """Move a trust-initialised data dir to scram-sha-256 with a new password, in place."""
+    import psycopg2
+
+    log.warning("the embedded PostgreSQL in %s trusted every local user: setting a password", pgdata)
+    password = _password() if password_file().exists() else _new_password()
+    conn = psycopg2.connect(host="127.0.0.1", port=port, user=SUPERUSER, password=password, dbname="postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SET password_encryption = 'scram-sha-256'")
+        cur.execute(f"ALTER ROLE {SUPERUSER} PASSWORD %s", (password,))
+        hba = pgdata / "pg_hba.conf"
+        lines = [
+            " ".join(AUTH if word == "trust" else word for word in line.split())
+            if line.strip() and not line.lstrip().startswith("#")
+            else line
+            for line in hba.read_text().splitlines()
+        ]
+        hba.write_text("\n".join(lines) + "\n")  # in place: keeps the server user's ownership
+        cur.execute("SELECT pg_reload_conf()")
+    conn.close()
 
 
 def _start(pgdata: Path) -> int:
@@ -149,7 +251,9 @@ def _start(pgdata: Path) -> int:
 def _ensure_database(port: int) -> None:
     import psycopg2
 
-    conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
+    conn = psycopg2.connect(
+        host="127.0.0.1", port=port, user=SUPERUSER, password=_password(), dbname="postgres"
+    )
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
@@ -170,8 +274,10 @@ def ensure_running() -> str:
         deadline = time.monotonic() + 30
         while not _accepts(port) and time.monotonic() < deadline:
             time.sleep(0.2)
+    if _trusts_anyone(pgdata):
+        _require_passwords(pgdata, port)
     _ensure_database(port)
-    return f"postgresql://postgres@127.0.0.1:{port}/{DATABASE}"
+    return url(port)
 
 
 def stop() -> None:
@@ -193,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         ensure_running,
         stop,
         argv,
+        describe=lambda address: f"{db.redact(address)} (password in {password_file()})",
     )
 
 

@@ -9,9 +9,14 @@ from collections.abc import Callable
 
 
 def main(
-    prog: str, description: str, ensure_running: Callable[[], str], stop: Callable[[], None], argv=None
+    prog: str,
+    description: str,
+    ensure_running: Callable[[], str],
+    stop: Callable[[], None],
+    argv=None,
+    describe: Callable[[str], str] = str,
 ) -> int:
-    """``start`` (idempotent, prints the address), ``stop``, or ``url`` (start if needed)."""
+    """``start`` (idempotent, prints ``describe(address)``), ``stop``, or ``url`` (start if needed)."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument(
         "action",
@@ -22,6 +27,8 @@ def main(
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if args.action == "stop":
         stop()
+    elif args.action == "start":
+        print(describe(ensure_running()))
     else:
         print(ensure_running())
     return 0

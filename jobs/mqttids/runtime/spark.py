@@ -72,10 +72,13 @@ def session(app_name: str, *, jdbc: bool = False) -> SparkSession:
     builder = SparkSession.builder.appName(app_name)
     if not _launched_by_spark_submit():
         builder = builder.master(config.SPARK_MASTER.get())
-        builder = builder.config("spark.ui.enabled", "false")
         if jdbc:
             for key, value in jdbc_conf().items():
                 builder = builder.config(key, value)
+    # Spark's UI listens on every interface and shows the job's configuration: off unless asked for,
+    # under spark-submit too (set here, it overrides what the command line said).
+    ui = config.SPARK_UI.get().lower() == "true"
+    builder = builder.config("spark.ui.enabled", "true" if ui else "false")
     builder = builder.config("spark.sql.session.timeZone", "UTC")
     # Tasks that write to PostgreSQL must not run twice at once.
     builder = builder.config("spark.speculation", "false")
