@@ -129,14 +129,15 @@ def test_every_param_has_a_default_that_validates_and_an_example(dagbag, dag_id)
             assert param.value is None, name
 
 
-def test_empty_optional_params_mean_the_defaults():
+def test_empty_optional_params_mean_the_defaults(tmp_path):
     from mqttids_airflow import inputs, learning
 
     for empty in (None, "", "  "):
         assert inputs.source_uri({"train_uri": empty}, "2026-03-10", "train").endswith(
             "/2026-03-10/train*.csv"
         )
-    assert inputs.source_uri({"test_uri": "x/test.csv"}, "2026-03-10", "test") == "x/test.csv"
+    given = str(tmp_path / "test.csv")
+    assert inputs.source_uri({"test_uri": given}, "2026-03-10", "test") == given
     assert learning.picked({"models": None}) == []
     assert not learning.wants_learning({"models": None})
     assert learning.model_list({"models": ["lr", "rf"]}) == "lr,rf"
