@@ -11,14 +11,15 @@ export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)/jobs
 
 TRAIN ?=
 TEST ?=
-RUN_ARGS := $(if $(TRAIN),--train $(TRAIN)) $(if $(TEST),--test $(TEST))
+PARAMS ?=
+RUN_ARGS := $(if $(TRAIN),--train $(TRAIN)) $(if $(TEST),--test $(TEST)) $(if $(PARAMS),--params '$(PARAMS)')
 SOURCE ?= replay
 REPLAY ?=
 DURATION ?= 300
 STREAM_ARGS := --source $(SOURCE) $(if $(REPLAY),--replay $(abspath $(REPLAY))) --duration $(DURATION)
 
 .PHONY: help install system-deps run test lint format airflow bench bench-train sample db-start db-stop db-upgrade constraints clean \
-	stream bench-stream kafka-start kafka-stop mlflow mlflow-stop
+	stream bench-stream kafka-start kafka-stop mlflow mlflow-stop report-screenshot
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -34,8 +35,9 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 
 install: $(STAMP) system-deps ## create .venv and install everything
 
-system-deps: ## Java 17, the PostgreSQL JDBC driver, tshark and mosquitto (apt-get where possible)
+system-deps: ## Java 17, the PostgreSQL JDBC driver, tshark, mosquitto and chromium (apt-get where possible)
 	@sh scripts/system-deps-capture.sh
+	@sh scripts/system-deps-browser.sh
 	@command -v java >/dev/null || [ -n "$$JAVA_HOME" ] || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; \
@@ -47,7 +49,7 @@ system-deps: ## Java 17, the PostgreSQL JDBC driver, tshark and mosquitto (apt-g
 	  else echo "No PostgreSQL JDBC jar: apt-get install libpostgresql-jdbc-java, or set POSTGRES_JDBC_JAR;"; \
 	       echo "otherwise Spark fetches it from Maven Central (MQTTIDS_JDBC_PACKAGE)."; fi; }
 
-run: install ## run mqtt_pipeline end to end (TRAIN=... TEST=... for your own files)
+run: install ## run mqtt_pipeline end to end, quietly (TRAIN=, TEST= own files; PARAMS='{json}'; VERBOSE=1)
 	$(BIN)/python -m mqttids_airflow.local run $(RUN_ARGS)
 
 stream: install ## run mqtt_tweet_stream once, print per-term totals (SOURCE=replay|x_api REPLAY=f DURATION=s)
@@ -73,6 +75,9 @@ mlflow-stop: install ## stop the embedded MLflow server
 
 airflow: install ## start Airflow standalone (web UI on :8080) with this project's DAGs
 	$(BIN)/python -m mqttids_airflow.local airflow
+
+report-screenshot: install ## run the report's test on real runs and save its page as docs/img/report.png
+	MQTTIDS_REPORT_SCREENSHOT=$(CURDIR)/docs/img/report.png $(BIN)/pytest -x -q tests/orchestration/test_pipeline.py -k learns
 
 bench: install ## ingest benchmark: this ingest vs Spark JDBC vs psql \copy
 	$(BIN)/python bench/ingest

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, Asset, Param, TriggerRule, task
+from airflow.sdk import DAG, Asset, TriggerRule, task
 
 from mqttids.runtime import config
 from mqttids_airflow import connections, inputs, learning, warehouse
@@ -60,20 +60,7 @@ with DAG(
         "execution_timeout": timedelta(hours=2),
     },
     params={
-        "train_uri": Param(
-            "", type="string", description="Train CSV (path, glob or gs://). Empty: landing batch."
-        ),
-        "test_uri": Param(
-            "", type="string", description="Test CSV (path, glob or gs://). Empty: landing batch."
-        ),
-        "top_x": Param(5, type="integer", minimum=1, description="How many TCP flags to rank (ties kept)."),
-        "max_reject_ratio": Param(
-            float(config.MAX_REJECT_RATIO.get()),
-            type="number",
-            minimum=0,
-            maximum=1,
-            description="Quality gate: largest share of rejected rows allowed.",
-        ),
+        **inputs.params(),
         **learning.params(),
         **placement_params(),
     },
@@ -81,6 +68,7 @@ with DAG(
         "source_uri": inputs.source_uri,
         "first_batch": learning.first_batch,
         "keras_models": learning.keras_models,
+        "model_list": learning.model_list,
     },
 ) as dag:
 
@@ -138,7 +126,7 @@ with DAG(
     @task.branch(retries=0)
     def choose_models(params: dict | None = None) -> list[str]:
         """Run the trainers of the models the trigger picked; the others are skipped."""
-        return learning.trainer_tasks(params["models"])
+        return learning.trainer_tasks(learning.picked(params))
 
     grid = ["--grid", "{{ params.grid }}"]
     tracked = [*run, "--dag-id", "{{ dag.dag_id }}"]  # one MLflow experiment per DAG
@@ -150,7 +138,7 @@ with DAG(
     evaluate = spark_job(
         "evaluate",
         "evaluate",
-        [*tracked, "--models", "{{ params.models | join(',') }}"],
+        [*tracked, "--models", "{{ model_list(params) }}"],
         jdbc=True,
         trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
     )

@@ -8,9 +8,12 @@ from airflow.sdk import DAG, Asset, Param, task
 
 from mqttids.runtime import config
 from mqttids_airflow import stream_steps, warehouse
+from mqttids_airflow.inputs import optional_text
 
 COUNTS = Asset(name="mqtt_tweet_term_counts", uri="postgres://warehouse:5432/mqttids/mqtt/tweet_term_counts")
 MAX_DURATION = 3600
+# Comma-separated words, as mqttids.stream.terms.parse_terms accepts them.
+TERMS_PATTERN = r"^\s*[A-Za-z0-9_]+\s*(,\s*[A-Za-z0-9_]+\s*)*$"
 
 DOC = """
 ### Tweet stream
@@ -51,16 +54,46 @@ with DAG(
         "execution_timeout": timedelta(seconds=2 * MAX_DURATION + 600),
     },
     params={
-        "terms": Param(config.STREAM_TERMS.get(), type="string", minLength=1, description="Comma-separated."),
+        "terms": Param(
+            config.STREAM_TERMS.get(),
+            type="string",
+            pattern=TERMS_PATTERN,
+            maxLength=1000,
+            description="Terms to count, comma-separated words of letters, digits or _ (case is "
+            "ignored), e.g. flood,dos,bruteforce. Each becomes one X filtered-stream rule.",
+        ),
         "duration": Param(
-            300, type="integer", minimum=1, maximum=MAX_DURATION, description="Seconds to stream at most."
+            300,
+            type="integer",
+            minimum=1,
+            maximum=MAX_DURATION,
+            description=f"Seconds to stream at most (1 to {MAX_DURATION}), e.g. 60; a replay ends "
+            "sooner when its file is exhausted.",
         ),
-        "source": Param("replay", enum=["replay", "x_api"], description="Recorded replay or the X API."),
-        "replay_file": Param(
-            "", type="string", description="JSON-lines replay file. Empty: the shipped sample."
+        "source": Param(
+            "replay",
+            enum=["replay", "x_api"],
+            description="replay: a recorded file through a local server speaking the X API protocol "
+            "(no account needed), e.g. for a demo; x_api: the real X API with the x_api connection's "
+            "bearer token.",
         ),
-        "plurals": Param(False, type="boolean", description="Count regular plurals (term + s) too."),
-        "window_seconds": Param(60, type="integer", minimum=1, description="Count window length."),
+        "replay_file": optional_text(
+            "JSON-lines file of recorded tweets for source replay, one X API stream message per line, "
+            "e.g. /data/tweets.jsonl. Empty: the shipped sample (jobs/mqttids/xapi/sample_tweets.jsonl)."
+        ),
+        "plurals": Param(
+            False,
+            type="boolean",
+            description="Also count regular plurals (term + s), e.g. floods as flood.",
+        ),
+        "window_seconds": Param(
+            60,
+            type="integer",
+            minimum=1,
+            maximum=86400,
+            description="Length of the count windows in seconds (by tweet time), e.g. 60 for counts "
+            "per minute.",
+        ),
     },
 ) as dag:
 

@@ -36,7 +36,7 @@ from airflow.providers.google.cloud.operators.dataproc import (
 from airflow.sdk import BaseOperator, Param, TriggerRule
 
 from mqttids.runtime import config
-from mqttids_airflow import code_package, connections
+from mqttids_airflow import code_package, connections, inputs
 
 GCP_CONN_ID = "google_cloud_default"
 PROJECT = "{{ var.value.mqttids_gcp_project }}"
@@ -256,10 +256,11 @@ class ShipCode(BaseOperator):
 def placement_params() -> dict[str, Param]:
     """The DAG params of this placement: which existing cluster to use, if any."""
     return {
-        CLUSTER_PARAM: Param(
-            "",
-            type="string",
-            description="Run on this existing Dataproc cluster. Empty: an ephemeral cluster for the run.",
+        CLUSTER_PARAM: inputs.optional_text(
+            "Run on this existing Dataproc cluster, e.g. mqttids-shared. Empty: an ephemeral "
+            "cluster is created for the run and deleted after it.",
+            pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$",
+            maxLength=51,
         )
     }
 

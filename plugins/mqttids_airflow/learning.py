@@ -21,23 +21,43 @@ def params() -> dict[str, Param]:
     return {
         "models": Param(
             list(grids.MODELS),
-            type="array",
+            type=["null", "array"],
             items={"type": "string", "enum": list(grids.MODELS)},
-            description="Models to train: Spark lr/rf, Keras dnn_narrow/dnn_wide. Empty: no learning.",
+            uniqueItems=True,
+            description="Models to train, any of: lr, rf (Spark logistic regression, random forest), "
+            "dnn_narrow, dnn_wide (Keras networks), e.g. lr and rf only for a quick run. "
+            "Empty: no learning (ingest and analytics only).",
         ),
-        "grid": Param("quick", enum=list(grids.SIZES), description="Hyperparameter grid size."),
+        "grid": Param(
+            "quick",
+            enum=list(grids.SIZES),
+            description="Hyperparameter grid searched by cross-validation: quick (a few points, "
+            "minutes) or full (every point, much longer), e.g. quick.",
+        ),
         "train_days": Param(
             1,
             type="integer",
             minimum=1,
-            description="Learn from the last N daily batches, ending at this run's.",
+            maximum=366,
+            description="Learn from the last N daily batches, ending at this run's, e.g. 7 for a week. "
+            "1: this run's batch only.",
         ),
     }
 
 
+def picked(params: dict) -> list[str]:
+    """The models the trigger picked; none when the form sent an empty list or null."""
+    return list(params.get("models") or [])
+
+
+def model_list(params: dict) -> str:
+    """The picked models, as evaluate's --models argument."""
+    return ",".join(picked(params))
+
+
 def wants_learning(params: dict) -> bool:
     """False when the trigger picked no model: the learning stage is skipped."""
-    return bool(params["models"])
+    return bool(picked(params))
 
 
 def trainer_tasks(models: list[str]) -> list[str]:
@@ -47,7 +67,7 @@ def trainer_tasks(models: list[str]) -> list[str]:
 
 def keras_models(params: dict) -> str:
     """The picked Keras networks, as train_tf's --models argument."""
-    return ",".join(m for m in params["models"] if m in grids.KERAS_MODELS)
+    return ",".join(m for m in picked(params) if m in grids.KERAS_MODELS)
 
 
 def first_batch(ds: str, params: dict) -> str:

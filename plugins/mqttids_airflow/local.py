@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -102,18 +103,70 @@ def ensure_sample() -> tuple[str, str]:
     return str(train), str(test)
 
 
-def run_pipeline(train: str, test: str, batch_date: str) -> int:
-    """Run mqtt_pipeline once for ``batch_date`` and print what it produced."""
+def run_pipeline(
+    train: str, test: str, batch_date: str, verbose: bool = False, params: dict | None = None
+) -> int:
+    """Run mqtt_pipeline once for ``batch_date`` and print what it produced.
+
+    Quiet by default (one line per task, the logs in a file, see :mod:`run_output`);
+    ``verbose`` streams Airflow's whole output instead. ``params`` are more DAG params.
+    """
     url = db.resolve_url()
     # A one-off local run fails fast; scheduled runs keep their retries.
     env = {"MQTTIDS_TASK_RETRIES": "0", **_environ(url), **tracking_env()}
     print(f"warehouse: {db.redact(url)}", flush=True)
     migrate(env)
-    conf = json.dumps({"train_uri": train, "test_uri": test})
+    conf = json.dumps({"train_uri": train, "test_uri": test, **(params or {})})
+    command = [AIRFLOW, "dags", "test", "mqtt_pipeline", batch_date, "-c", conf]
     started = time.monotonic()
-    result = _airflow(["dags", "test", "mqtt_pipeline", batch_date, "-c", conf], env)
-    print(f"\nmqtt_pipeline finished in {time.monotonic() - started:.0f} s\n")
-    return print_summary(url, batch_date) if result.returncode == 0 else result.returncode
+    if verbose:
+        returncode, run_id = subprocess.run(command, env=env, check=False).returncode, None
+        print(f"\nmqtt_pipeline finished in {time.monotonic() - started:.0f} s\n")
+    else:
+        returncode, run_id = _run_quiet(command, env, url, batch_date, started)
+    if returncode:
+        return returncode
+    status = print_summary(url, batch_date)
+    if status == 0:
+        print(f"report: {write_report(url, batch_date, run_id)}")
+    return status
+
+
+def _run_quiet(
+    command: list[str], env: dict[str, str], url: str, batch_date: str, started: float
+) -> tuple[int, str | None]:
+    """The run with one line per task; on failure, the failing task, its error and the log file."""
+    from mqttids_airflow import run_figures, run_output
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    log_path = Path(config.STATE_DIR.get()) / "logs" / f"mqtt_pipeline-{batch_date}-{stamp}.log"
+    print(f"mqtt_pipeline, batch {batch_date}; full log: {log_path}", flush=True)
+    outcome = run_output.run_quiet(
+        command, env, log_path, lambda run_id, task: run_figures.figure(url, batch_date, run_id, task)
+    )
+    print(f"mqtt_pipeline finished in {time.monotonic() - started:.0f} s\n", flush=True)
+    if outcome.returncode:
+        where = (
+            f"task {outcome.failed_task} failed" if outcome.failed_task else "the run failed outside a task"
+        )
+        print(f"FAILED: {where}: {outcome.error or 'no error line found'}", file=sys.stderr)
+        print(f"full log: {log_path}", file=sys.stderr)
+    return outcome.returncode, outcome.run_id
+
+
+def write_report(url: str, batch_date: str, run_id: str | None) -> Path:
+    """The run's HTML report, built from the warehouse, in MQTTIDS_DATA_DIR/reports/."""
+    from mqttids.analytics import cube
+    from mqttids.report import pages
+
+    conn = db.connect(url)
+    try:
+        run_id = run_id or cube.latest_run_id(conn, batch_date)
+        page = pages.pipeline_report(conn, run_id, datetime.fromisoformat(batch_date).date())
+    finally:
+        conn.close()
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id) + ".html"
+    return pages.write(page, Path(config.DATA_DIR.get()) / "reports" / name)
 
 
 def print_summary(url: str, batch_date: str) -> int:
@@ -208,6 +261,18 @@ def main(argv: list[str] | None = None) -> int:
         default=datetime.now(UTC).date().isoformat(),
         help="batch date (logical date of the run; default: today)",
     )
+    run.add_argument(
+        "--verbose",
+        action="store_true",
+        default=os.environ.get("VERBOSE", "") not in ("", "0"),
+        help="stream Airflow's whole output instead of one line per task (default: $VERBOSE)",
+    )
+    run.add_argument(
+        "--params",
+        type=json.loads,
+        default={},
+        help='more DAG params as JSON, e.g. \'{"models": ["lr"], "top_x": 3}\'',
+    )
     sub.add_parser("airflow", help="start Airflow standalone with this project's DAGs")
     sub.add_parser("env", help="print the environment local Airflow commands need, as shell exports")
     args = parser.parse_args(argv)
@@ -215,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         train, test = (args.train, args.test) if args.train or args.test else ensure_sample()
         if not (train and test):
             parser.error("give both --train and --test, or neither")
-        return run_pipeline(train, test, args.batch_date)
+        return run_pipeline(train, test, args.batch_date, args.verbose, args.params)
     if args.command == "airflow":
         return standalone()
     for key, value in airflow_env(db.resolve_url()).items():

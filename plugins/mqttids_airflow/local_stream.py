@@ -51,7 +51,7 @@ def run_stream(source: str, replay: str, duration: int) -> int:
     print(f"warehouse: {db.redact(url)}\nkafka: {broker.resolve_bootstrap()}", flush=True)
     env = {"MQTTIDS_TASK_RETRIES": "0", **local._environ(url)}
     local.migrate(env)
-    conf = json.dumps({"source": source, "replay_file": replay, "duration": duration})
+    conf = json.dumps({"source": source, "replay_file": replay or None, "duration": duration})
     started = time.time()
     result = local._airflow(["dags", "test", "mqtt_tweet_stream", "-c", conf], env)
     print(f"\nmqtt_tweet_stream finished in {time.time() - started:.0f} s\n")

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from mqttids.runtime import config, input_paths
-from mqttids_airflow import connections
+from mqttids_airflow import connections, inputs
 
 JOB = Path(__file__).resolve().parents[2] / "jobs" / "tweet_stream.py"
 X_API_CONN_ID = "x_api"
@@ -60,8 +60,8 @@ def produce(run_id: str, params: dict) -> None:
     ]
     if params["plurals"]:
         args.append("--plurals")
-    if params["replay_file"]:
-        args += ["--replay-file", input_paths.check(params["replay_file"], "replay_file")]
+    if replay := inputs.text(params, "replay_file"):
+        args += ["--replay-file", input_paths.check(replay, "replay_file")]
     env = {"X_BEARER_TOKEN": x_bearer_token()} if params["source"] == "x_api" else {}
     _run("produce", run_id, args, env)
 

@@ -97,6 +97,52 @@ def test_other_params_are_validated(dagbag, name, bad):
         dagbag.dags["mqtt_pipeline"].params.get_param(name).resolve(bad)
 
 
+@pytest.mark.parametrize(
+    "dag_id, name, bad",
+    [
+        ("mqtt_pipeline", "train_uri", " data/train.csv"),
+        ("mqtt_pipeline", "top_x", 101),
+        ("mqtt_pipeline", "models", ["lr", "lr"]),
+        ("mqtt_pipeline", "train_days", 367),
+        ("mqtt_tweet_stream", "terms", "flood dos"),
+        ("mqtt_tweet_stream", "terms", ""),
+        ("mqtt_tweet_stream", "duration", 3601),
+        ("mqtt_tweet_stream", "source", "x"),
+        ("mqtt_tweet_stream", "replay_file", "tweets.jsonl "),
+        ("mqtt_tweet_stream", "window_seconds", 0),
+    ],
+)
+def test_params_refuse_bad_values(dagbag, dag_id, name, bad):
+    with pytest.raises(ParamValidationError):
+        dagbag.dags[dag_id].params.get_param(name).resolve(bad)
+
+
+@pytest.mark.parametrize("dag_id", ["mqtt_pipeline", "mqtt_tweet_stream"])
+def test_every_param_has_a_default_that_validates_and_an_example(dagbag, dag_id):
+    """The trigger form at its defaults must be valid: a default of "" for a string is not."""
+    params = dagbag.dags[dag_id].params
+    for name in params:
+        param = params.get_param(name)
+        param.resolve(param.value)  # raises if the default is invalid
+        assert "e.g." in param.description, name
+        if param.schema.get("type") == ["null", "string"]:
+            assert param.value is None, name
+
+
+def test_empty_optional_params_mean_the_defaults(tmp_path):
+    from mqttids_airflow import inputs, learning
+
+    for empty in (None, "", "  "):
+        assert inputs.source_uri({"train_uri": empty}, "2026-03-10", "train").endswith(
+            "/2026-03-10/train*.csv"
+        )
+    given = str(tmp_path / "test.csv")
+    assert inputs.source_uri({"test_uri": given}, "2026-03-10", "test") == given
+    assert learning.picked({"models": None}) == []
+    assert not learning.wants_learning({"models": None})
+    assert learning.model_list({"models": ["lr", "rf"]}) == "lr,rf"
+
+
 def test_every_dag_upgrades_the_warehouse_before_anything_else(dagbag):
     """The jobs refuse an old schema revision, so each run first applies the migrations."""
     for dag_id, dag in dagbag.dags.items():

@@ -166,7 +166,7 @@ def test_every_spark_step_is_the_same_job_as_a_dataproc_job(dag):
         jdbc=False,
     )
     assert dag.get_task("evaluate").job == _expected_job(
-        "evaluate", [*tracked, "--models", "{{ params.models | join(',') }}"], jdbc=True
+        "evaluate", [*tracked, "--models", "{{ model_list(params) }}"], jdbc=True
     )
     for task_id in ("ingest", "analytics", "features", "train_lr", "train_rf", "train_tf", "evaluate"):
         task = dag.get_task(task_id)

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from report import checks
 
 from mqttids.analytics import cube
+from mqttids.report import pages
 from mqttids_airflow import local
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -65,6 +70,44 @@ def _dags_test(
     return subprocess.run(args, env=env, capture_output=True, text=True, timeout=900, check=False)
 
 
+def _make_run(
+    env: dict[str, str], tmp: Path, train: Path, test: Path, batch_date: str, params: dict
+) -> subprocess.CompletedProcess:
+    """``make run`` (python -m mqttids_airflow.local run) on the test database, output merged."""
+    run_env = {
+        **env,
+        "MQTTIDS_DB_URL": env["AIRFLOW_CONN_MQTTIDS_DB"],
+        "MQTTIDS_STATE_DIR": str(tmp / "state"),
+        "MQTTIDS_DATA_DIR": str(tmp / "data"),
+    }
+    run_env.pop("VERBOSE", None)
+    args = [
+        "--train",
+        str(train),
+        "--test",
+        str(test),
+        "--batch-date",
+        batch_date,
+        "--params",
+        json.dumps(params),
+    ]
+    return subprocess.run(
+        [sys.executable, "-m", "mqttids_airflow.local", "run", *args],
+        env=run_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+
+def _log_file(output: str) -> Path:
+    path = Path(re.search(r"full log: (\S+)", output).group(1))
+    assert path.is_file()
+    return path
+
+
 def _csv_counts(*paths: Path) -> Counter:
     counts: Counter = Counter()
     for path in paths:
@@ -90,15 +133,22 @@ def _scalar(conn, sql: str, *args):
         return cur.fetchone()[0]
 
 
-def test_pipeline_loads_quarantines_analyses_and_learns(airflow_env, sample, db_conn):
-    conf = {
-        "train_uri": str(sample / "train_with_bad.csv"),
-        "test_uri": str(sample / "test30.csv"),
-        "top_x": 3,
-        "grid": "quick",
-    }
-    result = _dags_test(airflow_env, "2026-03-01", conf)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+def test_pipeline_loads_quarantines_analyses_and_learns(airflow_env, sample, db_conn, tmp_path):
+    """What ``make run`` does, quietly: one line per task, the answers, the report, under 60 lines."""
+    params = {"top_x": 3, "grid": "quick"}
+    train, test = sample / "train_with_bad.csv", sample / "test30.csv"
+    result = _make_run(airflow_env, tmp_path, train, test, "2026-03-01", params)
+    log = _log_file(result.stdout)
+    assert result.returncode == 0, result.stdout[-4000:] + log.read_text()[-4000:]
+    print(result.stdout)  # shown with -s, and in the report of a failure
+    lines = result.stdout.splitlines()
+    assert len(lines) < 60, result.stdout
+    for task in ("ingest", "quality_gate", "analytics", "features", "train_lr", "train_rf", "train_tf"):
+        assert re.search(rf"^  {task} +success +\d+\.\d s", result.stdout, re.M), task
+    assert re.search(rf"^  ingest +success .* {ROWS:,} rows loaded, 3 rejected", result.stdout, re.M)
+    assert re.search(r"^  evaluate +success .* best macro F1 0\.\d{4} \(\w+\); champion", result.stdout, re.M)
+    assert "[DAG TEST] starting task_id=train_tf" in log.read_text()  # the whole log is in the file
+    assert Path(re.search(r"^report: (.+)$", result.stdout, re.M).group(1)).is_file()
 
     expected = _csv_counts(sample / "train70.csv", sample / "test30.csv")
     assert _packet_counts(db_conn, "2026-03-01") == expected
@@ -131,7 +181,31 @@ def test_pipeline_loads_quarantines_analyses_and_learns(airflow_env, sample, db_
     assert client.get_model_version_by_alias("mqtt_ids_packet", "champion").run_id in {
         r.info.run_id for r in runs
     }
-    assert "Models of learning run" in result.stdout + result.stderr
+    assert "Models of learning run" in result.stdout
+    _check_report(db_conn, run_id, "2026-03-01")
+
+
+def _check_report(conn, run_id: str, batch_date: str) -> None:
+    """The run's report shows the tables' figures, learning included; optionally saved as a PNG."""
+    page = pages.pipeline_report(conn, run_id)
+    checks.assert_pipeline_page(checks.tables_from_html(page), conn, run_id, batch_date, learning=True)
+    # One inlined bundle, one resize hook, and a small script per chart.
+    assert page.count("<script") == 2 + page.count('class="plotly-graph-div"')
+    assert "<script src" not in page and '<link rel="stylesheet"' not in page  # nothing fetched
+    for chart in ("c-recall", "c-champions", "c-confusion-lr", "c-ingest-counts", "c-flags"):
+        assert f'id="{chart}"' in page, chart
+    if target := os.environ.get("MQTTIDS_REPORT_SCREENSHOT"):
+        from ui import browser
+
+        html = Path(target).with_suffix(".html")
+        html.write_text(page)
+        with browser.browser(viewport={"width": 1280, "height": 900}) as ctx:
+            shot = ctx.new_page()
+            shot.goto(html.as_uri())
+            shot.wait_for_function("document.querySelectorAll('.plotly-graph-div .main-svg').length > 5")
+            shot.wait_for_timeout(1000)  # the resize hook runs on load
+            shot.screenshot(path=target, full_page=True, clip={"x": 0, "y": 0, "width": 1280, "height": 1800})
+        html.unlink()
 
 
 def test_rerun_of_a_batch_replaces_it(airflow_env, sample, db_conn):
@@ -143,16 +217,16 @@ def test_rerun_of_a_batch_replaces_it(airflow_env, sample, db_conn):
     assert _scalar(db_conn, "SELECT count(*) FROM mqtt.ingest_batches WHERE batch_date = '2026-03-02'") == 1
 
 
-def test_missing_file_fails_clearly_and_changes_nothing(airflow_env, sample, db_conn):
+def test_missing_file_fails_clearly_and_changes_nothing(airflow_env, sample, db_conn, tmp_path):
+    """A failed ``make run`` names the task, its error line and the log file."""
     before = _scalar(db_conn, "SELECT count(*) FROM mqtt.packets")
     missing = sample / "no_such_train.csv"
-    result = _dags_test(
-        airflow_env,
-        "2026-03-03",
-        {"train_uri": str(missing), "test_uri": str(sample / "test30.csv"), "models": []},
-    )
+    result = _make_run(airflow_env, tmp_path, missing, sample / "test30.csv", "2026-03-03", {"models": []})
     assert result.returncode != 0
-    assert f"train file not found: {missing}" in result.stdout + result.stderr
+    failure = re.search(r"^FAILED: task (\w+) failed: (.*)$", result.stdout, re.M)
+    assert failure and failure.group(1) == "ingest", result.stdout
+    assert f"train file not found: {missing}" in failure.group(2)
+    assert f"train file not found: {missing}" in _log_file(result.stdout).read_text()
     assert _scalar(db_conn, "SELECT count(*) FROM mqtt.packets") == before
 
 

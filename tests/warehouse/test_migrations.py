@@ -13,14 +13,12 @@ import sys
 from datetime import date
 from pathlib import Path
 
-import numpy as np
 import psycopg2.errors
 import pytest
 
 from mqttids.analytics import cube
 from mqttids.ingest import loading, sources
 from mqttids.learning import champion, registry
-from mqttids.learning.metrics import Scores
 from mqttids.runtime import db
 from mqttids.schema import COLUMNS, LABELS, bound_text
 from mqttids.stream import tables as stream_tables
@@ -42,7 +40,8 @@ TABLES = {
     registry.MODEL_METRICS,
     registry.CONFUSION,
     registry.FEATURE_COLUMNS,
-    champion.CHAMPION,
+    "mqtt.model_runs_pre_mlflow",
+    "mqtt.champion_pre_mlflow",
     champion.DECISIONS,
     stream_tables.RUNS,
     stream_tables.TWEETS,
@@ -136,47 +135,76 @@ def upgraded(new_database) -> str:
 
 
 # --- the previous release's warehouse, with data -------------------------------------
-def _scores(seed: int) -> Scores:
-    rng = np.random.default_rng(seed)
-    return Scores(rng.integers(0, 50, size=(len(LABELS), len(LABELS))) + np.eye(len(LABELS), dtype=int) * 100)
-
-
 def _learning_results(conn) -> None:
-    """What evaluate writes: feature decisions, two models with scores, a champion decision."""
-    registry.register_columns(
-        conn,
-        RUN_ID,
-        [
-            {"column": "tcp_flags", "action": "kept", "reason": "varies"},
-            {"column": "mqtt_msg", "action": "dropped", "reason": "payload text"},
-        ],
-    )
-    for i, model in enumerate(("lr", "rf")):
-        run = {
-            "run_id": RUN_ID,
-            "model": model,
-            "kind": "spark",
-            "params": {"maxIter": 10 + i},
-            "grid": {"maxIter": [10, 11]},
-            "cv_metric": "macro_f1",
-            "cv_score": 0.8 + i / 100,
-            "cv_folds": 3,
-            "cv_seconds": 1.5,
-            "fit_seconds": 0.5,
-            "tune_rows": 100,
-            "train_rows": 200,
-            "test_rows": 90,
-            "artifact_uri": f"runs/{RUN_ID}/models/{model}",
-            "features_uri": f"runs/{RUN_ID}/features/pipeline",
-            "batch_from": BATCH,
-            "batch_to": BATCH,
-            "test_fingerprint": "fp",
-            "plot_uri": f"runs/{RUN_ID}/plots/confusion_{model}.png",
-        }
-        registry.register_model(conn, run, {"test": _scores(i), "unseen": _scores(i + 10)})
+    """What the previous release's evaluate wrote, as plain SQL in its own shape: feature decisions,
+    two models with scores and a confusion matrix, the champion and its decision. Today's writers
+    cannot write it: revision 0004 moved the model columns to MLflow."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO mqtt.feature_columns VALUES (%s, 'tcp_flags', 'kept', 'varies'), "
+            "(%s, 'mqtt_msg', 'dropped', 'payload text')",
+            (RUN_ID, RUN_ID),
+        )
+        for i, model in enumerate(("lr", "rf")):
+            cur.execute(
+                "INSERT INTO mqtt.model_runs (run_id, model, kind, params, grid, cv_metric, cv_score, "
+                "cv_folds, cv_seconds, fit_seconds, tune_rows, train_rows, test_rows, artifact_uri, "
+                "features_uri, batch_from, batch_to, test_fingerprint, plot_uri) VALUES (%s, %s, 'spark', "
+                "%s, %s, 'macro_f1', %s, 3, 1.5, 0.5, 100, 200, 90, %s, %s, %s, %s, 'fp', %s)",
+                (
+                    RUN_ID,
+                    model,
+                    f'{{"maxIter": {10 + i}}}',
+                    '{"maxIter": [10, 11]}',
+                    0.8 + i / 100,
+                    f"runs/{RUN_ID}/models/{model}",
+                    f"runs/{RUN_ID}/features/pipeline",
+                    BATCH,
+                    BATCH,
+                    f"runs/{RUN_ID}/plots/confusion_{model}.png",
+                ),
+            )
+            for metric, value in (("accuracy", 0.9 - i / 10), ("macro_f1", 0.8 + i / 100)):
+                cur.execute(
+                    "INSERT INTO mqtt.model_metrics VALUES (%s, %s, 'test', %s, 'all', %s)",
+                    (RUN_ID, model, metric, value),
+                )
+            cur.execute(
+                "INSERT INTO mqtt.confusion_matrix VALUES (%s, %s, 'test', 'dos', 'dos', 80), "
+                "(%s, %s, 'test', 'dos', 'legitimate', 10)",
+                (RUN_ID, model, RUN_ID, model),
+            )
+        cur.execute(
+            "INSERT INTO mqtt.champion VALUES ('mqtt_ids', %s, 'rf', 0.81, 'fp', 'no champion yet', now())",
+            (RUN_ID,),
+        )
+        cur.execute(
+            "INSERT INTO mqtt.champion_decisions (slot, run_id, model, challenger_macro_f1, promoted, reason) "
+            "VALUES ('mqtt_ids', %s, 'rf', 0.81, true, 'no champion yet')",
+            (RUN_ID,),
+        )
     conn.commit()
-    contender = champion.Contender(RUN_ID, "rf", _scores(1).macro_f1, "fp")
-    champion.challenge(conn, contender, lambda c: pytest.fail("no champion to re-score"))
+
+
+# Revision 0004 moved the model columns to MLflow: the previous rows are kept whole in these
+# tables, and the champion slot got the registered model's name.
+KEPT_AS = {"model_runs": "model_runs_pre_mlflow", "champion": "champion_pre_mlflow"}
+MOVED_TO_MLFLOW = {
+    "params", "grid", "cv_metric", "cv_score", "cv_folds", "cv_seconds", "fit_seconds", "tune_rows",
+    "train_rows", "artifact_uri", "features_uri", "plot_uri",
+}  # fmt: skip
+
+
+def contents_after_upgrade(url: str, old_columns: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The previous release's rows where today's warehouse keeps them, in the previous shape."""
+    after = {}
+    for table, names in old_columns.items():
+        kept = KEPT_AS.get(table, table)
+        after[table] = contents(url, {kept: names})[kept]
+    after["champion_decisions"] = [
+        row.replace("'mqtt_ids_packet'", "'mqtt_ids'") for row in after["champion_decisions"]
+    ]
+    return after
 
 
 def _analytics_and_stream(conn) -> None:
@@ -242,13 +270,18 @@ def test_upgrading_a_previous_release_warehouse_keeps_every_row_and_gives_todays
     old_columns = columns_of(previous_release)
     before = contents(previous_release, old_columns)
     assert len(before["packets"]) == 300 and len(before["model_metrics"]) > 0
-    assert all(
-        before[name.split(".")[1]] for name in (tables.BATCHES, champion.CHAMPION, cube.AVG_MQTT_LEN.name)
-    )
+    assert all(before[name] for name in ("ingest_batches", "champion", "champion_decisions", "avg_mqtt_len"))
 
     assert migrations.upgrade(previous_release) == (None, revision.HEAD)
 
-    assert contents(previous_release, old_columns) == before
+    assert contents_after_upgrade(previous_release, old_columns) == before
+    # What MLflow does not hold stays in mqtt.model_runs, row for row.
+    runs = [c for c in old_columns["model_runs"] if c not in MOVED_TO_MLFLOW]
+    today = contents(previous_release, {"model_runs": runs})["model_runs"]
+    assert (
+        len(today) == 2
+        and today == contents(previous_release, {"model_runs_pre_mlflow": runs})["model_runs_pre_mlflow"]
+    )
     assert schema_of(previous_release) == head_schema
     revision.require_head(previous_release)  # jobs accept it now
     partitions = _query(

@@ -49,14 +49,14 @@ class Output:
     column_names: tuple[str, ...]
 
 
-AVG_MQTT_LEN = Output(f"{tables.SCHEMA}.avg_mqtt_len", ("split", "packets", "avg_mqtt_len"))
-AVG_TCP_LEN = Output(f"{tables.SCHEMA}.avg_tcp_len_by_target", ("split", "target", "packets", "avg_tcp_len"))
+AVG_MQTT_LEN = Output(tables.AVG_MQTT_LEN, ("split", "packets", "avg_mqtt_len"))
+AVG_TCP_LEN = Output(tables.AVG_TCP_LEN, ("split", "target", "packets", "avg_tcp_len"))
 TOP_TCP_FLAGS = Output(
-    f"{tables.SCHEMA}.top_tcp_flags", ("split", "top_x", "rank", "tcp_flags", "tcp_flags_hex", "packets")
+    tables.TOP_TCP_FLAGS, ("split", "top_x", "rank", "tcp_flags", "tcp_flags_hex", "packets")
 )
-CLASS_HISTOGRAM = Output(f"{tables.SCHEMA}.class_histogram", ("split", "target", "packets", "share"))
+CLASS_HISTOGRAM = Output(tables.CLASS_HISTOGRAM, ("split", "target", "packets", "share"))
 TOP_HDRFLAGS = Output(
-    f"{tables.SCHEMA}.top_hdrflags_by_target",
+    tables.TOP_HDRFLAGS,
     ("split", "target", "mqtt_hdrflags", "mqtt_hdrflags_hex", "packets", "share"),
 )
 OUTPUTS: tuple[Output, ...] = (AVG_MQTT_LEN, AVG_TCP_LEN, TOP_TCP_FLAGS, CLASS_HISTOGRAM, TOP_HDRFLAGS)

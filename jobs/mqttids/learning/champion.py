@@ -24,11 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from mqttids.learning import tracking
-from mqttids.warehouse.tables import SCHEMA
+from mqttids.warehouse.tables import CHAMPION_DECISIONS as DECISIONS
 
 log = logging.getLogger(__name__)
-
-DECISIONS = f"{SCHEMA}.champion_decisions"
 
 
 class ChampionFilesMissing(RuntimeError):

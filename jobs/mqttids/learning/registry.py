@@ -26,12 +26,8 @@ from psycopg2.extras import execute_values
 
 from mqttids.learning.metrics import Scores
 from mqttids.schema import LABELS
-from mqttids.warehouse.tables import SCHEMA
+from mqttids.warehouse.tables import CONFUSION, FEATURE_COLUMNS, MODEL_METRICS, MODEL_RUNS
 
-MODEL_RUNS = f"{SCHEMA}.model_runs"
-MODEL_METRICS = f"{SCHEMA}.model_metrics"
-CONFUSION = f"{SCHEMA}.confusion_matrix"
-FEATURE_COLUMNS = f"{SCHEMA}.feature_columns"
 SUBSETS = ("test", "unseen")
 OVERALL = "all"  # the label of whole-model metrics (accuracy, macro F1, ...)
 

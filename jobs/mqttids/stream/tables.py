@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 from mqttids.stream.terms import TermSpec
 from mqttids.warehouse.tables import SCHEMA
+from mqttids.warehouse.tables import TWEET_STREAM_RUNS as RUNS
+from mqttids.warehouse.tables import TWEET_TERM_COUNTS as COUNTS
 
-RUNS = f"{SCHEMA}.tweet_stream_runs"
 TWEETS = f"{SCHEMA}.tweets"
-COUNTS = f"{SCHEMA}.tweet_term_counts"
 OFFSETS = f"{SCHEMA}.tweet_stream_offsets"
 ENDS = f"{SCHEMA}.tweet_stream_ends"
 DEAD_LETTERS = f"{SCHEMA}.tweet_stream_dead_letters"

@@ -17,6 +17,22 @@ PACKETS = f"{SCHEMA}.packets"
 REJECTED = f"{SCHEMA}.rejected_rows"
 BATCHES = f"{SCHEMA}.ingest_batches"
 
+# The tables the stages write their results to (their DDL is in the migrations' revisions). The
+# names live here because more than one stage reads them (the report reads them all, and stages
+# never import each other).
+AVG_MQTT_LEN = f"{SCHEMA}.avg_mqtt_len"  # analytics, keyed by run_id (the Airflow run id)
+AVG_TCP_LEN = f"{SCHEMA}.avg_tcp_len_by_target"
+TOP_TCP_FLAGS = f"{SCHEMA}.top_tcp_flags"
+CLASS_HISTOGRAM = f"{SCHEMA}.class_histogram"
+TOP_HDRFLAGS = f"{SCHEMA}.top_hdrflags_by_target"
+MODEL_RUNS = f"{SCHEMA}.model_runs"  # learning, keyed by run_id (the Airflow run id)
+MODEL_METRICS = f"{SCHEMA}.model_metrics"
+CONFUSION = f"{SCHEMA}.confusion_matrix"
+FEATURE_COLUMNS = f"{SCHEMA}.feature_columns"
+CHAMPION_DECISIONS = f"{SCHEMA}.champion_decisions"
+TWEET_STREAM_RUNS = f"{SCHEMA}.tweet_stream_runs"  # stream, keyed by run_id (the Airflow run id)
+TWEET_TERM_COUNTS = f"{SCHEMA}.tweet_term_counts"
+
 # Columns ingest adds in front of the 34 MQTTset columns.
 LOAD_COLUMNS: tuple[str, ...] = ("batch_date", "split", "source_file", "part_no")
 PACKET_COLUMNS: tuple[str, ...] = LOAD_COLUMNS + tuple(c.name for c in COLUMNS)

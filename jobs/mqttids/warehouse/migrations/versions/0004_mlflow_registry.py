@@ -1,7 +1,7 @@
 """MLflow holds the models: mqtt.model_runs links to MLflow, mqtt.champion becomes the @champion alias.
 
 Revision ID: 0004
-Revises: 0001 (assigned: 0003; re-point down_revision when 0002 and 0003 are merged)
+Revises: 0003
 
 mqtt.model_runs loses the columns MLflow now holds (params, grid, CV scores and times, the
 artifact, feature and plot URIs) and gains the MLflow run and registered version of each
@@ -16,7 +16,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0004"
-down_revision = "0001"  # the assigned chain puts 0003 here: re-point it once 0003 exists
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
