@@ -179,8 +179,8 @@ def _learning_results(conn) -> None:
             (RUN_ID,),
         )
         cur.execute(
-            "INSERT INTO mqtt.champion_decisions (slot, run_id, model, challenger_macro_f1, promoted, reason) "
-            "VALUES ('mqtt_ids', %s, 'rf', 0.81, true, 'no champion yet')",
+            "INSERT INTO mqtt.champion_decisions (slot, run_id, model, challenger_macro_f1, promoted, "
+            "reason) VALUES ('mqtt_ids', %s, 'rf', 0.81, true, 'no champion yet')",
             (RUN_ID,),
         )
     conn.commit()
