@@ -1,23 +1,61 @@
-"""Checking input files before any row is loaded.
+"""Planning a load: which files each split's path or glob names, what each file is, its class.
 
-A missing file, an empty file or a wrong header must fail the load with a
-message that names the file and the problem, before anything is written.
-Files are opened through Hadoop's FileSystem API, so a local path, a glob
-(``landing/2026-11-28/train*.csv``) and a ``gs://`` URI are checked the same
-way Spark will read them.
+A missing file, an empty file, a wrong header or an unknown kind must fail the load with a
+message that names the file and the problem, before anything is written. Files are opened
+through Hadoop's FileSystem API and its compression codecs, so a local path, a glob
+(``landing/2026-11-28/train*.csv``), a ``gs://`` URI and a ``.gz``/``.bz2`` file are checked the
+same way Spark will read them.
+
+Each file is classified by its first bytes, not its name: a PCAP/PCAPNG capture (converted by
+tshark later), a ZIP archive (refused, listing what is inside), or a CSV whose header is matched
+by column name. Files without a ``target`` column (captures, the authors' per-class CSVs) get
+their class from the label map (:mod:`labels`); a capture matching no class loads unlabelled.
 """
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+import posixpath
+import zipfile
 from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
-from mqttids.schema import header_problem
+from mqttids.capture import fields as capture_fields
+from mqttids.capture import tshark
+from mqttids.ingest.labels import LabelMap, LabelMapError
+from mqttids.schema import Header, read_header
+
+log = logging.getLogger(__name__)
+
+CSV = "csv"
+CAPTURE = "capture"
+HEAD_BYTES = 1 << 16  # enough for any header line and usually a first row
+ZIP_MAGIC = b"PK\x03\x04"
+COMPRESSED = {b"\x1f\x8b": "gzip (name it .gz)", b"BZh": "bzip2 (name it .bz2)"}
+# The tshark export of a capture has the authors' 60 fields, in their order, with a header row.
+TSHARK_HEADER = Header(capture_fields.FIELDS)
+MANIFEST = "corpus.json"  # written beside captures by jobs/build_corpus.py: names the broker port
 
 
 class SourceError(ValueError):
-    """An input file is missing, empty or not in MQTTset format."""
+    """An input file is missing, empty, of an unknown kind or not in MQTTset format."""
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One file of a split: its kind, its header line (CSV) and its class from the label map."""
+
+    path: str
+    kind: str
+    header_line: str = ""
+    label: str | None = None
+
+    @property
+    def header(self) -> Header:
+        return TSHARK_HEADER if self.kind == CAPTURE else read_header(self.header_line)
 
 
 @dataclass(frozen=True)
@@ -26,7 +64,11 @@ class Source:
 
     split: str
     uri: str
-    files: tuple[str, ...]
+    inputs: tuple[InputFile, ...]
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return tuple(f.path for f in self.inputs)
 
 
 def _hadoop_path(spark: SparkSession, uri: str):
@@ -45,20 +87,17 @@ def _expand(spark: SparkSession, uri: str) -> list[str]:
     return sorted(str(s.getPath().toString()) for s in statuses if s.isFile())
 
 
-def _first_lines(spark: SparkSession, uri: str, n: int = 2, scan: int = 1000) -> list[str]:
-    """The first ``n`` non-blank lines (looking at most ``scan`` lines in)."""
+def read_head(spark: SparkSession, uri: str, size: int = HEAD_BYTES, decompress: bool = True) -> bytes:
+    """The first ``size`` bytes of a file, decompressed by its name as Spark's reader would."""
     jvm, fs, path = _hadoop_path(spark, uri)
     stream = fs.open(path)
+    if decompress:
+        codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(
+            spark.sparkContext._jsc.hadoopConfiguration()
+        ).getCodec(path)
+        stream = codec.createInputStream(stream) if codec is not None else stream
     try:
-        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
-        lines: list[str] = []
-        for _ in range(scan):
-            line = reader.readLine()
-            if line is None or len(lines) == n:
-                break
-            if line.strip():
-                lines.append(line)
-        return lines
+        return bytes(stream.readNBytes(size))  # py4j hands a byte[] over by value
     finally:
         stream.close()
 
@@ -69,23 +108,106 @@ def file_uri(spark: SparkSession, file: str) -> str:
     return str(path.toUri().toString())
 
 
-def check_file(spark: SparkSession, split: str, uri: str) -> None:
-    """Raise SourceError unless the file has the MQTTset header and at least one row."""
-    lines = _first_lines(spark, uri)
-    if not lines:
-        raise SourceError(f"{split} file {uri} is empty: expected the MQTTset header and rows")
-    problem = header_problem(lines[0])
-    if problem:
-        raise SourceError(f"{split} file {uri} is not an MQTTset CSV: it {problem}")
-    if len(lines) < 2:
+def _zip_listing(spark: SparkSession, uri: str) -> str:
+    try:
+        members = zipfile.ZipFile(io.BytesIO(read_head(spark, uri, 64 << 20, decompress=False))).namelist()
+    except zipfile.BadZipFile:
+        return "its contents could not be listed"
+    shown = ", ".join(members[:20]) + (f" and {len(members) - 20} more" if len(members) > 20 else "")
+    return f"it holds {len(members)} file{'s' if len(members) != 1 else ''}: {shown or 'nothing'}"
+
+
+def _data_lines(head: bytes) -> list[str]:
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
+    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+
+
+def inspect(spark: SparkSession, split: str, uri: str, labels: LabelMap) -> InputFile:
+    """What one file is and which class it holds, or SourceError saying why it cannot load."""
+    head = read_head(spark, uri)
+    if not head:
+        raise SourceError(f"{split} file {uri} is empty: expected a capture, or a CSV header and rows")
+    if tshark.MAGIC.get(head[:4]):
+        return InputFile(uri, CAPTURE, label=labels.label(uri))
+    if head.startswith(ZIP_MAGIC):
+        raise SourceError(
+            f"{split} file {uri} is a ZIP archive, which is not read directly: {_zip_listing(spark, uri)}. "
+            "Unzip it and give the files (or a glob of them)"
+        )
+    for magic, what in COMPRESSED.items():
+        if head.startswith(magic):
+            raise SourceError(f"{split} file {uri} is compressed with {what}, so that it is read as such")
+    lines = _data_lines(head)
+    header = read_header(lines[0])
+    if header.missing:
+        shown = ", ".join(header.missing[:5]) + (
+            f" and {len(header.missing) - 5} more" if len(header.missing) > 5 else ""
+        )
+        raise SourceError(
+            f"{split} file {uri} is not an MQTTset CSV: it lacks the column"
+            f"{'s' if len(header.missing) > 1 else ''} {shown} (header: {lines[0][:100]!r})"
+        )
+    if len(lines) < 2 and len(head) < HEAD_BYTES:
         raise SourceError(f"{split} file {uri} has a header but no data rows")
+    if header.extra:
+        log.warning("%s: ignoring columns %s", uri, ", ".join(header.extra))
+    label = None
+    if not header.labelled:
+        label = labels.label(uri)
+        if label is None:
+            raise SourceError(
+                f"{split} file {uri} has no target column and its name matches no class of the label "
+                f"map ({labels}): rename it, add a target column, or give --labels 'pattern=class'"
+            )
+    return InputFile(uri, CSV, header_line=lines[0].lstrip("\ufeff"), label=label)
 
 
-def resolve(spark: SparkSession, split: str, uri: str) -> Source:
+def resolve(spark: SparkSession, split: str, uri: str, labels: LabelMap | None = None) -> Source:
     """Expand and check one split's input, or raise SourceError."""
     files = _expand(spark, uri)
     if not files:
-        raise SourceError(f"{split} file not found: {uri}")
-    for file in files:
-        check_file(spark, split, file)
-    return Source(split=split, uri=uri, files=tuple(files))
+        raise SourceError(f"{split} input matches no file: {uri}")
+    labels = labels or LabelMap.parse(None)
+    try:
+        inputs = tuple(inspect(spark, split, file, labels) for file in files)
+    except LabelMapError as err:
+        raise SourceError(f"{split} input {uri}: {err}") from err
+    return Source(split=split, uri=uri, inputs=inputs)
+
+
+def check_label_map(sources: list[Source], labels: LabelMap) -> None:
+    """A map the user gave must match at least one file that takes its class from the map."""
+    named = [f.path for s in sources for f in s.inputs if not f.header.labelled]
+    if labels.given and not any(labels.classes(f) for f in named):
+        shown = ", ".join(posixpath.basename(f) for f in named[:10]) or "none"
+        raise SourceError(
+            f"the label map {labels} matches none of the files that take their class from their "
+            f"name ({shown})"
+        )
+
+
+def mqtt_ports(spark: SparkSession, sources: list[Source], configured: list[int]) -> list[int]:
+    """The broker ports to decode as MQTT: the configured ones, plus those of manifests beside captures."""
+    ports = list(configured)
+    folders = sorted({posixpath.dirname(f.path) for s in sources for f in s.inputs if f.kind == CAPTURE})
+    for folder in folders:
+        manifest = f"{folder}/{MANIFEST}"
+        if not _expand(spark, manifest):
+            continue
+        try:
+            port = int(json.loads(read_head(spark, manifest, decompress=False))["mqtt_port"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise SourceError(f"{manifest} does not name an mqtt_port: {err}") from err
+        log.info("%s: decoding TCP port %d as MQTT", manifest, port)
+        ports.append(port)
+    return sorted(set(ports))
+
+
+def check_connections(sources: list[Source]) -> None:
+    """split_by=connection needs every file to have connection ids (captures, per-class CSVs)."""
+    without = [f.path for s in sources for f in s.inputs if not f.header.has_connections]
+    if without:
+        raise SourceError(
+            "split_by connection needs inputs with connection ids (captures, or CSVs with tcp.stream, "
+            f"frame.number and frame.time_epoch); these have none: {', '.join(without[:10])}"
+        )

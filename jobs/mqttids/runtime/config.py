@@ -71,6 +71,12 @@ MAX_REJECT_RATIO = Setting(
     "0.01",
     "Quality gate: the largest share of rejected rows a batch may have.",
 )
+MQTT_PORTS = Setting(
+    "MQTTIDS_MQTT_PORTS",
+    "1883",
+    "TCP ports tshark decodes as MQTT when ingesting captures, comma-separated (a corpus.json "
+    "beside the captures adds its port).",
+)
 SCHEDULE = Setting(
     "MQTTIDS_SCHEDULE",
     "@daily",
