@@ -11,8 +11,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
+from conftest import Built
 
-from capture.conftest import Built
 from capture.exports import query, read_csv
 from mqttids.capture import corpus as corpus_module
 from mqttids.capture.corpus import CaptureFile, Corpus

@@ -268,7 +268,15 @@ def test_genuine_rows_load_without_loss_and_round_trip(spark, db_url, conn, real
             "AND table_name = 'packets' ORDER BY ordinal_position"
         )
         columns = [name for (name,) in cur.fetchall()]
-    assert columns[-34:] == table_names(header)
+    assert columns[4:38] == table_names(header)
+    assert columns[38:] == ["connection_id", "capture_time", "connection_seq"]
+    with conn.cursor() as cur:  # train/test CSVs have no connections: NULL, not made up
+        cur.execute(
+            "SELECT count(*) FROM mqtt.packets WHERE batch_date = %s AND (connection_id IS NOT NULL "
+            "OR capture_time IS NOT NULL OR connection_seq IS NOT NULL)",
+            (day,),
+        )
+        assert cur.fetchone()[0] == 0
 
 
 def test_generated_sample_loads_through_a_glob(spark, db_url, conn, tmp_path):
@@ -488,7 +496,8 @@ SOURCE_CASES = {
     "header-only-crlf": ("test", [NO_ROWS]),
     "header-then-blank-line": ("test", [NO_ROWS]),
     "renamed-column": ("test", ["header", "tcp.length"]),
-    "missing-column": ("test", ["header", "33"]),
+    "missing-column": ("test", ["lacks the column mqtt.kalive"]),
+    "no-target-no-class": ("test", ["no target column", "label map"]),
     "no-header": ("train", ["header"]),
 }
 
@@ -514,6 +523,10 @@ def make_bad_source(case: str, directory: Path, real_rows) -> Path | str:
     elif case == "renamed-column":
         write_csv(path, header.replace("tcp.len", "tcp.length"), rows)
     elif case == "missing-column":
+        drop = header.split(",").index("mqtt.kalive")
+        cut = [",".join(c for i, c in enumerate(line.split(",")) if i != drop) for line in [header, *rows]]
+        write_csv(path, cut[0], cut[1:])
+    elif case == "no-target-no-class":
         write_csv(path, header.rsplit(",", 1)[0], [row.rsplit(",", 1)[0] for row in rows])
     elif case == "no-header":
         return write_csv(directory / "train70.csv", None, read_rows(real_rows[0])[1])

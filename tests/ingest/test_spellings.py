@@ -121,11 +121,14 @@ def test_doubled_quotes_inside_a_quoted_field_are_one_quote(spark, genuine) -> N
     assert parsed[parsing.REASON] is None and parsed["mqtt_msg"] == 'say "hi", then, leave'
 
 
-def test_unbalanced_quotes_get_a_reason(spark, genuine) -> None:
+@pytest.mark.parametrize("text", ['3"2', '32"', '3""2'])
+def test_stray_quotes_are_kept_as_written_like_pythons_csv(spark, genuine, text) -> None:
     row = list(genuine[0])
-    row[CSV_NAMES.index("mqtt.msg")] = '"32'
-    (parsed,) = run(spark, [",".join(row)])
-    assert parsed[parsing.REASON] is not None
+    row[CSV_NAMES.index("mqtt.msg")] = text
+    line = ",".join(row)
+    (parsed,) = run(spark, [line])
+    assert parsed[parsing.REASON] is None
+    assert parsed["mqtt_msg"] == next(csv.reader([line]))[CSV_NAMES.index("mqtt.msg")]
 
 
 def test_any_column_order_round_trips(spark, genuine, plain) -> None:

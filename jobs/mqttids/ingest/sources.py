@@ -138,6 +138,8 @@ def inspect(spark: SparkSession, split: str, uri: str, labels: LabelMap) -> Inpu
         if head.startswith(magic):
             raise SourceError(f"{split} file {uri} is compressed with {what}, so that it is read as such")
     lines = _data_lines(head)
+    if not lines:
+        raise SourceError(f"{split} file {uri} is empty (blank lines only): expected a CSV header and rows")
     header = read_header(lines[0])
     if header.missing:
         shown = ", ".join(header.missing[:5]) + (
@@ -156,8 +158,9 @@ def inspect(spark: SparkSession, split: str, uri: str, labels: LabelMap) -> Inpu
         label = labels.label(uri)
         if label is None:
             raise SourceError(
-                f"{split} file {uri} has no target column and its name matches no class of the label "
-                f"map ({labels}): rename it, add a target column, or give --labels 'pattern=class'"
+                f"{split} file {uri} has no target column in its header and its name matches no "
+                f"class of the label map ({labels}): rename it, add a target column, or give "
+                "--labels 'pattern=class'"
             )
     return InputFile(uri, CSV, header_line=lines[0].lstrip("\ufeff"), label=label)
 
@@ -166,7 +169,7 @@ def resolve(spark: SparkSession, split: str, uri: str, labels: LabelMap | None =
     """Expand and check one split's input, or raise SourceError."""
     files = _expand(spark, uri)
     if not files:
-        raise SourceError(f"{split} input matches no file: {uri}")
+        raise SourceError(f"{split} input not found: {uri} matches no file")
     labels = labels or LabelMap.parse(None)
     try:
         inputs = tuple(inspect(spark, split, file, labels) for file in files)
