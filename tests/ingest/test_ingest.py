@@ -8,7 +8,6 @@ itself for text) and compared with what PostgreSQL returns.
 
 from __future__ import annotations
 
-import logging
 import re
 import shutil
 import socket
@@ -18,7 +17,6 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
-import ingest  # jobs/ingest.py
 import psycopg2
 import pytest
 
@@ -171,26 +169,6 @@ def baseline(spark, db_url, real_rows):
         check.close()
     assert len(state[0]) == 20 and state[2] is not None
     return state
-
-
-@pytest.fixture()
-def run_cli(spark, monkeypatch, capsys):
-    """Run jobs/ingest.py's main() in this process, on the shared Spark session."""
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(ingest, "session", lambda *args, **kwargs: spark)
-        monkeypatch.setattr(spark, "stop", lambda: None)  # main() stops its session
-        root = logging.getLogger()
-        level, handlers = root.level, list(root.handlers)
-        try:
-            code = ingest.main(list(argv))
-        finally:
-            root.setLevel(level)
-            root.handlers[:] = handlers
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 # Bad lines, each with what its reject reason must mention.

@@ -68,11 +68,11 @@ def _local_copy(uri: str, work: Path) -> Path:
     return plain
 
 
-def convert_task(ports: tuple[int, ...]):
-    """The task body: convert each (split, uri) it is given; yield lines, then a description."""
+def convert_task():
+    """The task body: convert each (split, uri, ports) it is given; yield lines, then a description."""
 
-    def run(items: Iterator[tuple[str, str]]) -> Iterator[tuple[str, str, str | None, str | None]]:
-        for split, uri in items:
+    def run(items: Iterator[tuple[str, str, list[int]]]) -> Iterator[tuple[str, str, str | None, str | None]]:
+        for split, uri, ports in items:
             with tempfile.TemporaryDirectory(prefix="mqttids-capture-") as tmp:
                 work = Path(tmp)
                 try:
@@ -107,10 +107,10 @@ class Batch:
         self._persisted.unpersist()
 
 
-def convert(spark: SparkSession, captures: list[tuple[str, str]], ports: list[int]) -> Batch:
-    """Convert every (split, uri) capture, one task each; the caller releases the result."""
+def convert(spark: SparkSession, captures: list[tuple[str, str, list[int]]]) -> Batch:
+    """Convert every (split, uri, MQTT ports) capture, one task each; the caller releases the result."""
     tshark.find_tshark()  # the driver's node: a clear install message before any task starts
-    rdd = spark.sparkContext.parallelize(captures, len(captures)).mapPartitions(convert_task(tuple(ports)))
+    rdd = spark.sparkContext.parallelize(captures, len(captures)).mapPartitions(convert_task())
     rows = spark.createDataFrame(rdd, ROW_SCHEMA).persist(StorageLevel.MEMORY_AND_DISK)
     described = rows.where(F.col("meta").isNotNull()).select("split", "source_file", "meta").collect()
     errors, done = [], []

@@ -351,12 +351,14 @@ def _convert_captures(
     spark: SparkSession, srcs: list[Source], mqtt_ports: list[int]
 ) -> captures.Batch | None:
     """The tshark exports of the batch's captures (None without captures), logged."""
-    wanted = [(s.split, f.path) for s in srcs for f in s.inputs if f.kind == sources.CAPTURE]
+    ports = sources.mqtt_ports(spark, srcs, mqtt_ports)
+    wanted = [(s.split, f.path, ports[f.path]) for s in srcs for f in s.inputs if f.kind == sources.CAPTURE]
     if not wanted:
         return None
-    ports = sources.mqtt_ports(spark, srcs, mqtt_ports)
-    log.info("converting %d captures with tshark (MQTT on TCP ports %s)", len(wanted), ports)
-    batch = captures.convert(spark, wanted, ports)
+    log.info(
+        "converting %d captures with tshark (MQTT on TCP ports %s)", len(wanted), sorted(set(mqtt_ports))
+    )
+    batch = captures.convert(spark, wanted)
     for c in batch.files:
         log.info("%s: %d packets in %.1f s", c.source_file, c.packets, c.seconds)
         if c.truncated:

@@ -37,6 +37,7 @@ ZIP_MAGIC = b"PK\x03\x04"
 COMPRESSED = {b"\x1f\x8b": "gzip (name it .gz)", b"BZh": "bzip2 (name it .bz2)"}
 # The tshark export of a capture has the authors' 60 fields, in their order, with a header row.
 TSHARK_HEADER = Header(capture_fields.FIELDS)
+CAPTURE_NAMES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")  # named like a capture
 MANIFEST = "corpus.json"  # written beside captures by jobs/build_corpus.py: names the broker port
 
 
@@ -129,6 +130,11 @@ def inspect(spark: SparkSession, split: str, uri: str, labels: LabelMap) -> Inpu
         raise SourceError(f"{split} file {uri} is empty: expected a capture, or a CSV header and rows")
     if tshark.MAGIC.get(head[:4]):
         return InputFile(uri, CAPTURE, label=labels.label(uri))
+    if uri.lower().endswith(CAPTURE_NAMES):
+        raise SourceError(
+            f"{split} file {uri} is named like a capture but is not a PCAP or PCAPNG capture "
+            f"(its first bytes are {head[:4].hex(' ')})"
+        )
     if head.startswith(ZIP_MAGIC):
         raise SourceError(
             f"{split} file {uri} is a ZIP archive, which is not read directly: {_zip_listing(spark, uri)}. "
@@ -189,11 +195,12 @@ def check_label_map(sources: list[Source], labels: LabelMap) -> None:
         )
 
 
-def mqtt_ports(spark: SparkSession, sources: list[Source], configured: list[int]) -> list[int]:
-    """The broker ports to decode as MQTT: the configured ones, plus those of manifests beside captures."""
-    ports = list(configured)
-    folders = sorted({posixpath.dirname(f.path) for s in sources for f in s.inputs if f.kind == CAPTURE})
-    for folder in folders:
+def mqtt_ports(spark: SparkSession, sources: list[Source], configured: list[int]) -> dict[str, list[int]]:
+    """Each capture's broker ports to decode as MQTT: the configured ones, plus the port of a
+    ``corpus.json`` in the capture's own folder."""
+    captures = [f.path for s in sources for f in s.inputs if f.kind == CAPTURE]
+    extra: dict[str, list[int]] = {}
+    for folder in sorted({posixpath.dirname(f) for f in captures}):
         manifest = f"{folder}/{MANIFEST}"
         if not _expand(spark, manifest):
             continue
@@ -201,9 +208,9 @@ def mqtt_ports(spark: SparkSession, sources: list[Source], configured: list[int]
             port = int(json.loads(read_head(spark, manifest, decompress=False))["mqtt_port"])
         except (ValueError, KeyError, TypeError) as err:
             raise SourceError(f"{manifest} does not name an mqtt_port: {err}") from err
-        log.info("%s: decoding TCP port %d as MQTT", manifest, port)
-        ports.append(port)
-    return sorted(set(ports))
+        log.info("%s: decoding TCP port %d as MQTT in %s", manifest, port, folder)
+        extra[folder] = [port]
+    return {f: sorted({*configured, *extra.get(posixpath.dirname(f), [])}) for f in captures}
 
 
 def check_connections(sources: list[Source]) -> None:
