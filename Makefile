@@ -17,7 +17,7 @@ REPLAY ?=
 DURATION ?= 300
 STREAM_ARGS := --source $(SOURCE) $(if $(REPLAY),--replay $(abspath $(REPLAY))) --duration $(DURATION)
 
-.PHONY: help install system-deps run test lint format airflow bench bench-train sample db-start db-stop constraints clean \
+.PHONY: help install system-deps run test lint format airflow bench bench-train sample db-start db-stop db-upgrade constraints clean \
 	stream bench-stream kafka-start kafka-stop
 
 help: ## show the targets
@@ -85,6 +85,9 @@ db-start: install ## start the embedded PostgreSQL and print its URL
 
 db-stop: install ## stop the embedded PostgreSQL
 	$(BIN)/python -m mqttids.runtime.embedded_db stop
+
+db-upgrade: install ## apply the warehouse migrations (MQTTIDS_DB_URL, else the embedded PostgreSQL)
+	$(BIN)/python -m mqttids.warehouse upgrade
 
 kafka-start: install ## start the embedded Kafka broker (tansu) and print its address
 	$(BIN)/python -m mqttids.runtime.embedded_kafka start

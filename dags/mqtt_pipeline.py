@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, Asset, Param, TriggerRule, task
 
 from mqttids.runtime import config
-from mqttids_airflow import connections, inputs, learning
+from mqttids_airflow import connections, inputs, learning, warehouse
 from mqttids_airflow.spark_steps import add_cluster, placement_params, spark_job
 
 PACKETS = Asset(name="mqtt_packets", uri="postgres://warehouse:5432/mqttids/mqtt/packets")
@@ -15,6 +15,8 @@ PACKETS = Asset(name="mqtt_packets", uri="postgres://warehouse:5432/mqttids/mqtt
 DOC = """
 ### MQTTset pipeline
 
+0. **upgrade_warehouse**: applies the missing warehouse migrations (`make db-upgrade`); the jobs
+   refuse to run against an older schema revision.
 1. **ingest** (`jobs/ingest.py`): the run's train and test CSVs become batch `{{ ds }}` of
    `mqtt.packets`; bad rows go to `mqtt.rejected_rows` with a reason. Rerunning a date replaces it.
 2. **quality_gate**: the batch was loaded, its reject ratio is under `max_reject_ratio`, and every
@@ -79,6 +81,12 @@ with DAG(
         "keras_models": learning.keras_models,
     },
 ) as dag:
+
+    @task(task_id=warehouse.TASK_ID)
+    def upgrade_warehouse() -> str:
+        """Bring the warehouse schema to the revision the jobs need."""
+        return warehouse.upgrade()
+
     ingest = spark_job(
         "ingest",
         "ingest",
@@ -146,7 +154,7 @@ with DAG(
 
     gate = quality_gate()
     wanted = learning_requested()
-    ingest >> gate >> [analytics, wanted]
+    upgrade_warehouse() >> ingest >> gate >> [analytics, wanted]
     wanted >> features
     features >> choose_models() >> trainers >> evaluate
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, Asset, Param, task
 
 from mqttids.runtime import config
-from mqttids_airflow import stream_steps
+from mqttids_airflow import stream_steps, warehouse
 
 COUNTS = Asset(name="mqtt_tweet_term_counts", uri="postgres://warehouse:5432/mqttids/mqtt/tweet_term_counts")
 MAX_DURATION = 3600
@@ -15,6 +15,8 @@ MAX_DURATION = 3600
 DOC = """
 ### Tweet stream
 
+0. **upgrade_warehouse**: applies the missing warehouse migrations (`make db-upgrade`); the jobs
+   refuse to run against an older schema revision.
 1. **produce** (`jobs/tweet_stream.py produce`): syncs one X filtered-stream rule per term, then
    publishes matching tweets to Kafka (keyed by tweet id) for `duration` seconds, or until the
    replay file is exhausted. Reconnects with the X API's backoff on disconnects, 429 and 5xx.
@@ -62,6 +64,11 @@ with DAG(
     },
 ) as dag:
 
+    @task(task_id=warehouse.TASK_ID)
+    def upgrade_warehouse() -> str:
+        """Bring the warehouse schema to the revision the jobs need."""
+        return warehouse.upgrade()
+
     @task
     def produce(run_id: str | None = None, params: dict | None = None) -> None:
         """Stream tweets into Kafka for the run's duration."""
@@ -83,4 +90,7 @@ with DAG(
         """Print the totals and draw the bar chart (zero-hit terms included)."""
         return stream_steps.chart(run_id)
 
-    [produce(), wait_for_producer() >> consume()] >> chart()
+    upgraded, produced, waited, consumed = upgrade_warehouse(), produce(), wait_for_producer(), consume()
+    upgraded >> [produced, waited]
+    waited >> consumed
+    [produced, consumed] >> chart()

@@ -21,7 +21,7 @@ from datetime import date
 from mqttids.analytics import cube
 from mqttids.runtime import cli, db
 from mqttids.runtime.spark import session
-from mqttids.warehouse import batches
+from mqttids.warehouse import batches, revision
 from mqttids.warehouse.batches import BatchRange
 
 log = logging.getLogger("analytics")
@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     cli.setup_logging()
     try:
         url = db.resolve_url(args.db_url)
+        revision.require_head(url)
         batches.check_input(url, args.batches)  # fail before paying for a JVM
         spark = session("mqttids-analytics", jdbc=True)
         try:
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             print(cube.summary(conn, args.run_id))
         finally:
             conn.close()
-    except (batches.NoPackets, db.DatabaseUnreachable) as err:
+    except (batches.NoPackets, db.DatabaseUnreachable, revision.WarehouseOutdated) as err:
         log.error("%s", err)
         print(f"analytics failed: {err}", file=sys.stderr)
         return 1

@@ -17,6 +17,7 @@ import sys
 from mqttids.learning import evaluation, grids, registry
 from mqttids.learning.artifacts import RunFolder
 from mqttids.runtime import cli, db
+from mqttids.warehouse import revision
 
 ALL_MODELS = grids.MODELS
 
@@ -40,13 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     folder = RunFolder.of(args.run_id, args.artifacts)
     try:
         url = db.resolve_url(args.db_url)
+        revision.require_head(url)
         _, decision = evaluation.evaluate(url, args.run_id, folder, models)
         conn = db.connect(url)
         try:
             print(registry.summary(conn, args.run_id))
         finally:
             conn.close()
-    except (FileNotFoundError, db.DatabaseUnreachable) as err:
+    except (FileNotFoundError, db.DatabaseUnreachable, revision.WarehouseOutdated) as err:
         print(f"evaluate failed: {err}", file=sys.stderr)
         return 1
     print(f"champion: {'promoted' if decision.promoted else 'kept'}: {decision.reason}")

@@ -18,7 +18,7 @@ from mqttids.learning import features
 from mqttids.learning.artifacts import RunFolder
 from mqttids.runtime import cli, db
 from mqttids.runtime.spark import session
-from mqttids.warehouse import batches
+from mqttids.warehouse import batches, revision
 
 log = logging.getLogger("features")
 
@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         folder = RunFolder.of(args.run_id, args.artifacts)
         url = db.resolve_url(args.db_url)
+        revision.require_head(url)
         batches.check_input(url, batch_range)
         spark = session("mqttids-features", jdbc=True)
         try:
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             summary = features.build(spark, packets, args.run_id, folder, batch_range)
         finally:
             spark.stop()
-    except (batches.NoPackets, db.DatabaseUnreachable, ValueError) as err:
+    except (batches.NoPackets, db.DatabaseUnreachable, revision.WarehouseOutdated, ValueError) as err:
         print(f"features failed: {err}", file=sys.stderr)
         return 1
     dropped = [d.column for d in summary.columns if d.action == "dropped"]

@@ -27,6 +27,7 @@ from mqttids.capture import tshark
 from mqttids.ingest import captures, labels, loading, sources
 from mqttids.runtime import cli, config, db
 from mqttids.runtime.spark import session
+from mqttids.warehouse import revision
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,7 +35,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="spark-submit jobs/ingest.py",
         description=__doc__.split("\n\n")[0],
         epilog="The database URL may also come from MQTTIDS_DB_URL; with neither, the embedded "
-        "PostgreSQL is started. Paths may be local, globs (landing/2026-11-28/train*.csv) or gs://.",
+        "PostgreSQL is started. The warehouse must be at the schema revision this code needs: "
+        "`make db-upgrade` brings it there. Paths may be local, globs (landing/2026-11-28/train*.csv) "
+        "or gs://.",
     )
     parser.add_argument("--train", required=True, help="train CSVs or captures: path, glob or gs:// URI")
     parser.add_argument(
@@ -86,7 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cli.setup_logging()
     batch_date = args.batch_date or datetime.now(UTC).date()
-    url = db.resolve_url(args.db_url)
+    try:
+        url = db.resolve_url(args.db_url)
+        revision.require_head(url)  # before paying for a JVM
+    except (db.DatabaseUnreachable, revision.WarehouseOutdated) as err:
+        logging.getLogger("ingest").error("%s", err)
+        print(f"ingest failed: {err}", file=sys.stderr)
+        return 1
     spark = session("mqttids-ingest")
     try:
         label_map = labels.LabelMap.parse(args.labels)

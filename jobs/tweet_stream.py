@@ -24,6 +24,7 @@ from pathlib import Path
 from mqttids.runtime import broker, config, db
 from mqttids.stream import tables as stream_tables
 from mqttids.stream.terms import TermSpec, parse_terms
+from mqttids.warehouse import revision
 
 log = logging.getLogger("tweet_stream")
 
@@ -124,7 +125,6 @@ def run_produce(args: argparse.Namespace, url: str) -> None:
     broker.ensure_topic(bootstrap, args.topic, partitions)  # a broker that is down fails before anything else
     conn = db.connect(url, application="mqttids-stream-producer")
     try:
-        stream_tables.ensure_tables(conn)
         attempt = stream_tables.register_run(conn, args.run_id, spec, args.window, args.source)
         result = tweet_producer.produce(
             run_id=args.run_id,
@@ -170,7 +170,6 @@ def run_chart(args: argparse.Namespace, url: str) -> None:
 
     conn = db.connect(url, application="mqttids-stream-chart")
     try:
-        stream_tables.ensure_tables(conn)
         totals = stream_tables.run_totals(conn, args.run_id)
     finally:
         conn.close()
@@ -189,10 +188,13 @@ def main(argv: list[str] | None = None) -> int:
 
     steps = {"produce": run_produce, "consume": run_consume, "chart": run_chart}
     try:
-        steps[args.step](args, db.resolve_url(args.db_url))
+        url = db.resolve_url(args.db_url)
+        revision.require_head(url)
+        steps[args.step](args, url)
     except (
         broker.BrokerUnreachable,
         db.DatabaseUnreachable,
+        revision.WarehouseOutdated,
         tweet_producer.ProducerFailed,
         tweet_consumer.ConsumerIncomplete,
         LookupError,

@@ -2,8 +2,9 @@
 
 The database is a fresh, uniquely named one on the server given by
 ``MQTTIDS_TEST_DB_URL`` (any PostgreSQL you can create databases on), else on
-the project's embedded server. It is dropped at the end of the session, so
-tests never touch the data ``make run`` produced.
+the project's embedded server, upgraded to the head revision of the warehouse
+migrations. It is dropped at the end of the session, so tests never touch the
+data ``make run`` produced.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -52,22 +53,42 @@ def _with_database(url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def db_url() -> Iterator[str]:
-    """URL of a fresh database that lives for the whole test session."""
+def new_database() -> Iterator[Callable[[], str]]:
+    """Make fresh, empty, uniquely named databases on the test server; all dropped at session end.
+
+    ``new_database()`` returns the URL of a new database, with no schema at all.
+    """
     from mqttids.runtime import db
 
     server = _server_url()
-    name = f"mqttids_test_{uuid.uuid4().hex[:8]}"
     admin = db.connect(server)
     admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"mqttids_test_{uuid.uuid4().hex[:8]}"
+        with admin.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {name}")
+        made.append(name)
+        return _with_database(server, name)
+
     try:
-        yield _with_database(server, name)
+        yield make
     finally:
         with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            for name in made:
+                cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def db_url(new_database) -> str:
+    """URL of a fresh database upgraded to the head revision, shared by the whole test session."""
+    from mqttids.warehouse import migrations
+
+    url = new_database()
+    migrations.upgrade(url)
+    return url
 
 
 @pytest.fixture()

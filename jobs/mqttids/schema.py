@@ -3,8 +3,10 @@
 MQTTset files have 34 columns named after tshark fields (``tcp.flags``,
 ``mqtt.hdrflags``...). This module says, once, how each column is renamed,
 typed, parsed and constrained. Spark parsing (:mod:`mqttids.ingest.parsing`), the
-PostgreSQL DDL (:mod:`mqttids.warehouse.tables`) and the sample generator all derive
-from :data:`COLUMNS`; nothing else lists the columns.
+column order ingest writes (:mod:`mqttids.warehouse.tables`) and the sample generator all
+derive from :data:`COLUMNS`. The table ``mqtt.packets`` is frozen in the warehouse
+migrations instead (a revision must never change), and tests/warehouse checks that the
+migrated table still matches this module: changing a column here needs a new revision.
 
 The constraints are deliberately the protocol's own field widths, not the
 ranges seen in one capture, because every genuine row must pass them:

@@ -23,6 +23,9 @@ from pathlib import Path
 JOBS_DIR = Path(__file__).resolve().parents[2] / "jobs"
 LIBRARY = "mqttids"
 LIBRARY_ZIP = f"{LIBRARY}.zip"
+# The warehouse migrations run from Airflow (the DAGs' first task), never on a cluster, and need
+# Alembic, which Dataproc images lack: they stay out of the package.
+MIGRATIONS = Path(LIBRARY, "warehouse", "migrations")
 # Fixed entry times make the zip byte-identical for identical sources.
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -41,8 +44,12 @@ def entry_points(jobs_dir: Path = JOBS_DIR) -> list[Path]:
 
 
 def library_files(jobs_dir: Path = JOBS_DIR) -> list[Path]:
-    """The shared library's Python files (caches and other files are not code)."""
-    return sorted(p for p in (jobs_dir / LIBRARY).rglob("*.py") if "__pycache__" not in p.parts)
+    """The shared library's Python files (caches, other files and the migrations are not shipped)."""
+    return sorted(
+        p
+        for p in (jobs_dir / LIBRARY).rglob("*.py")
+        if "__pycache__" not in p.parts and not p.relative_to(jobs_dir).is_relative_to(MIGRATIONS)
+    )
 
 
 def code_version(jobs_dir: Path = JOBS_DIR) -> str:

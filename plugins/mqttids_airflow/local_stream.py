@@ -25,7 +25,6 @@ def latest_run(url: str, since: float) -> str | None:
     """The id of the newest stream run registered after ``since`` (epoch seconds)."""
     conn = db.connect(url)
     try:
-        stream_tables.ensure_tables(conn)
         with conn.cursor() as cur:
             cur.execute(
                 f"SELECT run_id FROM {stream_tables.RUNS} WHERE started_at >= to_timestamp(%s) "

@@ -79,7 +79,6 @@ def producer_started(run_id: str, producer_state: str | None) -> bool:
 
     conn = db.connect(connections.warehouse_url(), application="mqttids-stream-sensor")
     try:
-        stream_tables.ensure_tables(conn)
         if run_id in stream_tables.run_infos(conn, [run_id]):
             return True
     finally:

@@ -9,7 +9,6 @@ import pytest
 
 from mqttids.ingest import loading, sources
 from mqttids.ingest.quality import QualityGateFailed, check_batch
-from mqttids.warehouse import tables
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,7 +53,6 @@ def test_missing_classes_fail_and_are_named(spark, db_url, db_conn, real_rows):
 
 
 def test_batch_never_loaded_fails(db_conn):
-    tables.ensure_tables(db_conn)
     with pytest.raises(QualityGateFailed, match="never loaded"):
         check_batch(db_conn, date(1901, 1, 1), 0.01)  # a date no test loads
 

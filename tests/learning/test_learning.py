@@ -247,7 +247,6 @@ def _decide(conn, slot, run_id, f1, fingerprint="fp1", rescore=None):
 
 
 def test_champion_refuses_a_worse_challenger_and_promotes_a_better_one(db_conn, db_url):
-    champion.ensure_tables(db_conn)
     slot = "test_promotion"
     assert _decide(db_conn, slot, "run_a", 0.70).promoted
     worse = _decide(db_conn, slot, "run_b", 0.65)
@@ -265,7 +264,6 @@ def test_champion_refuses_a_worse_challenger_and_promotes_a_better_one(db_conn, 
 
 
 def test_champion_is_rescored_on_the_challengers_test_data(db_conn):
-    champion.ensure_tables(db_conn)
     slot = "test_rescore"
     _decide(db_conn, slot, "run_a", 0.90, fingerprint="old")
     asked = []
@@ -291,7 +289,6 @@ def test_rescoring_a_saved_model_reproduces_its_registered_score(evaluated, db_u
 
 
 def test_champion_that_cannot_be_rescored_is_kept(db_conn):
-    champion.ensure_tables(db_conn)
     slot = "test_rescore_fails"
     _decide(db_conn, slot, "run_a", 0.60, fingerprint="old")
 

@@ -95,3 +95,12 @@ def test_top_x_must_be_a_positive_integer(dagbag, bad):
 def test_other_params_are_validated(dagbag, name, bad):
     with pytest.raises(ParamValidationError):
         dagbag.dags["mqtt_pipeline"].params.get_param(name).resolve(bad)
+
+
+def test_every_dag_upgrades_the_warehouse_before_anything_else(dagbag):
+    """The jobs refuse an old schema revision, so each run first applies the migrations."""
+    for dag_id, dag in dagbag.dags.items():
+        first = dag.get_task("upgrade_warehouse")
+        assert not first.upstream_task_ids, dag_id
+        rest = {t.task_id for t in dag.tasks} - {first.task_id}
+        assert {t.task_id for t in first.get_flat_relatives(upstream=False)} == rest, dag_id

@@ -38,93 +38,28 @@ READ_COLUMNS: tuple[str, ...] = ("batch_date", *CUBE_KEYS, "mqtt_len", "tcp_len"
 
 
 # ---------------------------------------------------------------------------------------
-# Output tables: one description each, from which the DDL and the INSERT are built.
+# Output tables (created by the warehouse migrations): the computed columns of each, in order.
+# Every row also carries run_id, batch_from and batch_to, and computed_at (a default).
 # ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Output:
-    """One result table: its computed columns (name, type, comment) and key within a run."""
+    """One result table and the columns a run computes for it, in table order."""
 
     name: str
-    comment: str
-    columns: tuple[tuple[str, str, str], ...]
-    key: tuple[str, ...]
-
-    @property
-    def column_names(self) -> tuple[str, ...]:
-        return tuple(name for name, _, _ in self.columns)
+    column_names: tuple[str, ...]
 
 
-STAMP: tuple[tuple[str, str, str], ...] = (
-    ("run_id", "text NOT NULL", "The analytics run that computed the row; a rerun replaces its rows."),
-    ("batch_from", "date NOT NULL", "First batch_date of mqtt.packets that was read."),
-    ("batch_to", "date NOT NULL", "Last batch_date of mqtt.packets that was read."),
-    ("computed_at", "timestamptz NOT NULL DEFAULT now()", "When the run wrote the row."),
-)
-_SPLIT = ("split", "text", "train, test, or all (train + test).")
-_TARGET = ("target", "text", "Class label, as found in the data.")
-_PACKETS = ("packets", "bigint", "Packets counted.")
-
-AVG_MQTT_LEN = Output(
-    f"{tables.SCHEMA}.avg_mqtt_len",
-    "Average mqtt.len per split, and over all splits.",
-    (_SPLIT, _PACKETS, ("avg_mqtt_len", "double precision", "Mean mqtt.len (0 when no MQTT layer).")),
-    ("split",),
-)
-AVG_TCP_LEN = Output(
-    f"{tables.SCHEMA}.avg_tcp_len_by_target",
-    "Average tcp.len per split and target.",
-    (_SPLIT, _TARGET, _PACKETS, ("avg_tcp_len", "double precision", "Mean tcp.len of the class.")),
-    ("split", "target"),
-)
+AVG_MQTT_LEN = Output(f"{tables.SCHEMA}.avg_mqtt_len", ("split", "packets", "avg_mqtt_len"))
+AVG_TCP_LEN = Output(f"{tables.SCHEMA}.avg_tcp_len_by_target", ("split", "target", "packets", "avg_tcp_len"))
 TOP_TCP_FLAGS = Output(
-    f"{tables.SCHEMA}.top_tcp_flags",
-    "The top_x most frequent tcp.flags per split; flags tied at rank top_x are all kept.",
-    (
-        _SPLIT,
-        ("top_x", "integer", "How many ranks were asked for."),
-        ("rank", "integer", "SQL rank(): tied flags share a rank, the next rank is skipped."),
-        ("tcp_flags", "integer", "The flags value."),
-        ("tcp_flags_hex", "text", "The flags as shown to people (0x18)."),
-        _PACKETS,
-    ),
-    ("split", "tcp_flags"),
+    f"{tables.SCHEMA}.top_tcp_flags", ("split", "top_x", "rank", "tcp_flags", "tcp_flags_hex", "packets")
 )
-CLASS_HISTOGRAM = Output(
-    f"{tables.SCHEMA}.class_histogram",
-    "Packets per split and target, and the target's share of the split.",
-    (_SPLIT, _TARGET, _PACKETS, ("share", "double precision", "packets / packets of the split.")),
-    ("split", "target"),
-)
+CLASS_HISTOGRAM = Output(f"{tables.SCHEMA}.class_histogram", ("split", "target", "packets", "share"))
 TOP_HDRFLAGS = Output(
     f"{tables.SCHEMA}.top_hdrflags_by_target",
-    "The most frequent mqtt.hdrflags per split and target (0 = no MQTT layer); ties all kept.",
-    (
-        _SPLIT,
-        _TARGET,
-        ("mqtt_hdrflags", "integer", "The MQTT fixed-header flags value."),
-        ("mqtt_hdrflags_hex", "text", "The flags as shown to people (0x30)."),
-        _PACKETS,
-        ("share", "double precision", "packets / packets of the split and target."),
-    ),
-    ("split", "target", "mqtt_hdrflags"),
+    ("split", "target", "mqtt_hdrflags", "mqtt_hdrflags_hex", "packets", "share"),
 )
 OUTPUTS: tuple[Output, ...] = (AVG_MQTT_LEN, AVG_TCP_LEN, TOP_TCP_FLAGS, CLASS_HISTOGRAM, TOP_HDRFLAGS)
-
-
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def ddl(out: Output) -> str:
-    """CREATE TABLE IF NOT EXISTS with comments on the table and every column."""
-    columns = STAMP + tuple((n, f"{t} NOT NULL", c) for n, t, c in out.columns)
-    body = ",\n  ".join(f"{name} {pg_type}" for name, pg_type, _ in columns)
-    key = ", ".join(("run_id", *out.key))
-    comments = [f"COMMENT ON TABLE {out.name} IS {_sql_text(out.comment)};"]
-    comments += [f"COMMENT ON COLUMN {out.name}.{n} IS {_sql_text(c)};" for n, _, c in columns]
-    return f"CREATE TABLE IF NOT EXISTS {out.name} (\n  {body},\n  PRIMARY KEY ({key})\n);\n" + "\n".join(
-        comments
-    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -267,13 +202,11 @@ def compute(spark: SparkSession, url: str, run_id: str, top_x: int, batches: Bat
 # PostgreSQL: write and summarise.
 # ---------------------------------------------------------------------------------------
 def write(conn, results: Results) -> None:
-    """Replace the run's rows in every output table, creating tables if missing, atomically."""
+    """Replace the run's rows in every output table, atomically."""
     stamp = (results.run_id, results.batch_from, results.batch_to)
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(hashtext('mqttids.analytics'))")
-        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {tables.SCHEMA}")
         for out in OUTPUTS:
-            cur.execute(ddl(out))
             cur.execute(f"DELETE FROM {out.name} WHERE run_id = %s", (results.run_id,))
             columns = ", ".join(("run_id", "batch_from", "batch_to", *out.column_names))
             execute_values(
@@ -305,10 +238,7 @@ def run(
 
 
 def _fetch(cur, out: Output, columns: str, run_id: str) -> list[tuple]:
-    """The run's rows of ``out``; none when no run has created the table yet."""
-    cur.execute("SELECT to_regclass(%s) IS NOT NULL", (out.name,))
-    if not cur.fetchone()[0]:
-        return []
+    """The run's rows of ``out``."""
     cur.execute(f"SELECT {columns} FROM {out.name} WHERE run_id = %s", (run_id,))
     return cur.fetchall()
 

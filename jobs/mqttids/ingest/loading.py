@@ -38,7 +38,7 @@ from mqttids.warehouse import tables
 
 log = logging.getLogger(__name__)
 
-CONNECTION_NAMES = tuple(n for n, _, _ in tables.CONNECTION_COLUMNS)
+CONNECTION_NAMES = tables.CONNECTION_COLUMNS
 TEST_SHARE = 0.3  # split_by=connection: the share of connections in test, as the authors' 70/30
 
 
@@ -393,7 +393,6 @@ def load_batch(
     converted = _convert_captures(spark, sources, list(mqtt_ports or [MQTT_PORT]))
     conn = db.connect(url, application="mqttids-ingest")
     try:
-        tables.ensure_tables(conn)
         packets, rejected = create_staging(conn, batch_date)
         try:
             log.info("loading batch %s from %s", batch_date, ", ".join(s.uri for s in sources))

@@ -6,7 +6,7 @@ macro F1 *on the same test data*: when the champion was scored on other test
 rows (its fingerprint differs), the caller re-scores it on this run's test
 rows first. Every decision, promoted or refused, is stored with its reason in
 ``mqtt.champion_decisions``, so a scheduled or UI-triggered retraining never
-silently replaces a better model.
+silently replaces a better model. The tables come from the warehouse migrations.
 """
 
 from __future__ import annotations
@@ -22,34 +22,6 @@ log = logging.getLogger(__name__)
 CHAMPION = f"{SCHEMA}.champion"
 DECISIONS = f"{SCHEMA}.champion_decisions"
 SLOT = "mqtt_ids"  # one champion for the whole platform
-
-DDL = f"""
-CREATE SCHEMA IF NOT EXISTS {SCHEMA};
-CREATE TABLE IF NOT EXISTS {CHAMPION} (
-  slot text PRIMARY KEY,
-  run_id text NOT NULL,
-  model text NOT NULL,
-  macro_f1 double precision NOT NULL,
-  test_fingerprint text NOT NULL,
-  reason text NOT NULL,
-  promoted_at timestamptz NOT NULL DEFAULT now()
-);
-COMMENT ON TABLE {CHAMPION} IS 'The model currently served, per slot; replaced only by a better challenger.';
-CREATE TABLE IF NOT EXISTS {DECISIONS} (
-  decided_at timestamptz NOT NULL DEFAULT now(),
-  slot text NOT NULL,
-  run_id text NOT NULL,
-  model text NOT NULL,
-  challenger_macro_f1 double precision NOT NULL,
-  champion_run_id text,
-  champion_model text,
-  champion_macro_f1 double precision,
-  promoted boolean NOT NULL,
-  reason text NOT NULL
-);
-COMMENT ON TABLE {DECISIONS} IS
-  'Every champion/challenger decision, with the scores compared and the reason.';
-"""
 
 
 @dataclass(frozen=True)
@@ -67,13 +39,6 @@ class Decision:
     promoted: bool
     reason: str
     champion: Contender | None  # the champion before the decision, scored on the challenger's test data
-
-
-def ensure_tables(conn) -> None:
-    with conn.cursor() as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(hashtext('mqttids.ddl'))")
-        cur.execute(DDL)
-    conn.commit()
 
 
 def current(cur, slot: str = SLOT) -> Contender | None:

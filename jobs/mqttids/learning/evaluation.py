@@ -18,7 +18,6 @@ from mqttids.learning import champion, registry
 from mqttids.learning.artifacts import RunFolder, exists, local_path, read_json, write_bytes
 from mqttids.learning.metrics import Scores, confusion_png, scores, spark_confusion
 from mqttids.runtime import db
-from mqttids.warehouse import tables
 from mqttids.warehouse.batches import BatchRange
 
 log = logging.getLogger(__name__)
@@ -128,9 +127,6 @@ def evaluate(
     meta = read_json(folder.features_meta)
     conn = db.connect(url, application="mqttids-evaluate")
     try:
-        tables.ensure_tables(conn)
-        registry.ensure_tables(conn)
-        champion.ensure_tables(conn)
         results = []
         registry.register_columns(conn, run_id, meta["columns"])
         for name in trained_models(folder, models):

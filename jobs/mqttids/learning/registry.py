@@ -8,8 +8,10 @@
     mqtt.confusion_matrix  long form: (run, model, subset, actual, predicted) -> rows
     mqtt.feature_columns   which columns the run's features kept or dropped, and why
 
-Writing a model replaces its rows (the metrics and matrix rows go with the
-``model_runs`` row, ON DELETE CASCADE), so a rerun never duplicates.
+The tables are created and changed by the warehouse migrations
+(:mod:`mqttids.warehouse.migrations`), never here. Writing a model replaces its
+rows (the metrics and matrix rows go with the ``model_runs`` row, ON DELETE
+CASCADE), so a rerun never duplicates.
 """
 
 from __future__ import annotations
@@ -29,76 +31,6 @@ CONFUSION = f"{SCHEMA}.confusion_matrix"
 FEATURE_COLUMNS = f"{SCHEMA}.feature_columns"
 SUBSETS = ("test", "unseen")
 OVERALL = "all"  # the label of whole-model metrics (accuracy, macro F1, ...)
-
-DDL = f"""
-CREATE SCHEMA IF NOT EXISTS {SCHEMA};
-CREATE TABLE IF NOT EXISTS {MODEL_RUNS} (
-  run_id text NOT NULL,
-  model text NOT NULL,
-  kind text NOT NULL CHECK (kind IN ('spark', 'keras')),
-  params jsonb NOT NULL,
-  grid jsonb NOT NULL,
-  cv_metric text NOT NULL,
-  cv_score double precision NOT NULL,
-  cv_folds integer NOT NULL,
-  cv_seconds double precision NOT NULL,
-  fit_seconds double precision NOT NULL,
-  tune_rows bigint NOT NULL,
-  train_rows bigint NOT NULL,
-  test_rows bigint NOT NULL,
-  artifact_uri text NOT NULL,
-  features_uri text NOT NULL,
-  batch_from date,
-  batch_to date,
-  test_fingerprint text NOT NULL,
-  plot_uri text NOT NULL,
-  registered_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (run_id, model)
-);
-COMMENT ON TABLE {MODEL_RUNS} IS
-  'Every trained model: chosen params, CV score, times, artifact, data batches.';
-CREATE TABLE IF NOT EXISTS {MODEL_METRICS} (
-  run_id text NOT NULL,
-  model text NOT NULL,
-  subset text NOT NULL CHECK (subset IN ('test', 'unseen')),
-  metric text NOT NULL,
-  label text NOT NULL,
-  value double precision NOT NULL,
-  PRIMARY KEY (run_id, model, subset, metric, label),
-  FOREIGN KEY (run_id, model) REFERENCES {MODEL_RUNS} ON DELETE CASCADE
-);
-COMMENT ON TABLE {MODEL_METRICS} IS
-  'Scores per model: label ''all'' for accuracy, macro_f1, weighted_f1 and rows; '
-  'a class for precision, recall, f1 and support.';
-CREATE TABLE IF NOT EXISTS {CONFUSION} (
-  run_id text NOT NULL,
-  model text NOT NULL,
-  subset text NOT NULL CHECK (subset IN ('test', 'unseen')),
-  actual text NOT NULL,
-  predicted text NOT NULL,
-  rows bigint NOT NULL,
-  PRIMARY KEY (run_id, model, subset, actual, predicted),
-  FOREIGN KEY (run_id, model) REFERENCES {MODEL_RUNS} ON DELETE CASCADE
-);
-COMMENT ON TABLE {CONFUSION} IS
-  'Confusion matrices in long form: rows of class actual predicted as predicted.';
-CREATE TABLE IF NOT EXISTS {FEATURE_COLUMNS} (
-  run_id text NOT NULL,
-  column_name text NOT NULL,
-  action text NOT NULL CHECK (action IN ('kept', 'dropped')),
-  reason text NOT NULL,
-  PRIMARY KEY (run_id, column_name)
-);
-COMMENT ON TABLE {FEATURE_COLUMNS} IS
-  'Which MQTTset columns a learning run fed its models, and why others were dropped.';
-"""
-
-
-def ensure_tables(conn) -> None:
-    with conn.cursor() as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(hashtext('mqttids.ddl'))")
-        cur.execute(DDL)
-    conn.commit()
 
 
 def metric_rows(run_id: str, model: str, subset: str, s: Scores) -> list[tuple]:

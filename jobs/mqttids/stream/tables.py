@@ -1,4 +1,4 @@
-"""PostgreSQL tables of the tweet stream, created idempotently.
+"""PostgreSQL tables of the tweet stream (created by the warehouse migrations), and their writes.
 
 ``mqtt.tweet_stream_runs`` holds what each run counts (terms, plurals, the
 English-only terms, the window), so the consumer counts every message the way
@@ -25,84 +25,6 @@ TWEETS = f"{SCHEMA}.tweets"
 COUNTS = f"{SCHEMA}.tweet_term_counts"
 OFFSETS = f"{SCHEMA}.tweet_stream_offsets"
 ENDS = f"{SCHEMA}.tweet_stream_ends"
-
-DDL = f"""
-CREATE SCHEMA IF NOT EXISTS {SCHEMA};
-
-CREATE TABLE IF NOT EXISTS {RUNS} (
-  run_id text PRIMARY KEY,
-  terms text[] NOT NULL,
-  plurals boolean NOT NULL,
-  english_only text[] NOT NULL,
-  window_seconds integer NOT NULL CHECK (window_seconds > 0),
-  source text NOT NULL,
-  started_at timestamptz NOT NULL DEFAULT now(),
-  attempt text NOT NULL,
-  published bigint,
-  produced_at timestamptz
-);
-COMMENT ON TABLE {RUNS} IS
-  'One row per tweet-stream run: what it counts; published is set when the producer ends.';
-
-CREATE TABLE IF NOT EXISTS {TWEETS} (
-  run_id text NOT NULL REFERENCES {RUNS},
-  tweet_id text NOT NULL,
-  text text NOT NULL,
-  created_at timestamptz NOT NULL,
-  author_id text,
-  lang text,
-  matching_rules text[] NOT NULL,
-  mentions jsonb NOT NULL,
-  window_start timestamptz NOT NULL,
-  kafka_partition integer NOT NULL,
-  kafka_offset bigint NOT NULL,
-  published_at timestamptz NOT NULL,
-  stored_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-  PRIMARY KEY (run_id, tweet_id)
-);
-COMMENT ON TABLE {TWEETS} IS
-  'Every tweet the stream delivered, once per run, with its mentions per term (audit).';
-
-CREATE TABLE IF NOT EXISTS {COUNTS} (
-  run_id text NOT NULL REFERENCES {RUNS},
-  window_start timestamptz NOT NULL,
-  window_end timestamptz NOT NULL,
-  term text NOT NULL,
-  count bigint NOT NULL CHECK (count >= 0),
-  updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-  PRIMARY KEY (run_id, window_start, term)
-);
-COMMENT ON TABLE {COUNTS} IS
-  'Mentions of each term per run and fixed window of created_at (zero rows for windows with tweets).';
-
-CREATE TABLE IF NOT EXISTS {OFFSETS} (
-  consumer text NOT NULL,
-  topic text NOT NULL,
-  kafka_partition integer NOT NULL,
-  next_offset bigint NOT NULL,
-  updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-  PRIMARY KEY (consumer, topic, kafka_partition)
-);
-COMMENT ON TABLE {OFFSETS} IS
-  'Committed Kafka offsets of the tweet consumer, stored with the rows they cover.';
-
-CREATE TABLE IF NOT EXISTS {ENDS} (
-  run_id text NOT NULL,
-  topic text NOT NULL,
-  kafka_partition integer NOT NULL,
-  partitions integer NOT NULL,
-  PRIMARY KEY (run_id, topic, kafka_partition)
-);
-COMMENT ON TABLE {ENDS} IS 'End-of-run markers the consumer has read, one per partition.';
-"""
-
-
-def ensure_tables(conn) -> None:
-    """Create the stream tables if missing."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(hashtext('mqttids.ddl'))")
-        cur.execute(DDL)
-    conn.commit()
 
 
 @dataclass(frozen=True)

@@ -207,7 +207,6 @@ def consume(
     batch_size: int = 500,
 ) -> ConsumeResult:
     """Consume until the run's end markers are all stored; ConsumerIncomplete after ``duration`` s."""
-    stream_tables.ensure_tables(conn)
     broker.ensure_topic(bootstrap, topic, partitions)
     kafka = broker.consumer(bootstrap)
     result = ConsumeResult()

@@ -4,7 +4,8 @@
   tshark's ``tcp.stream``; unique within a batch. NULL for the train/test CSVs.
 - ``mqtt.packets.capture_time`` (timestamptz): ``frame.time_epoch``.
 - ``mqtt.packets.connection_seq`` (integer): the packet's position in its connection, from 1.
-- ``mqtt.packets.target`` may be NULL, for captures matching no class only (a CHECK says so).
+- ``mqtt.packets.target`` may be NULL: packets of a capture whose name matches no class of the
+  label map, kept for scoring (ingest allows that for captures only).
 - ``mqtt.ingest_batches.truncated_files`` (text[]): captures that were cut short.
 
 No address or port is stored: tcp.stream is tshark's own connection number, which already
@@ -30,10 +31,6 @@ def upgrade() -> None:
     op.execute("ALTER TABLE mqtt.packets ADD COLUMN IF NOT EXISTS connection_seq integer")
     op.execute("ALTER TABLE mqtt.packets ALTER COLUMN target DROP NOT NULL")
     op.execute(
-        "ALTER TABLE mqtt.packets ADD CONSTRAINT packets_unlabelled_capture "
-        "CHECK (target IS NOT NULL OR capture_time IS NOT NULL)"
-    )
-    op.execute(
         "ALTER TABLE mqtt.ingest_batches "
         "ADD COLUMN IF NOT EXISTS truncated_files text[] NOT NULL DEFAULT '{}'"
     )
@@ -48,12 +45,15 @@ def upgrade() -> None:
         "COMMENT ON COLUMN mqtt.packets.connection_seq IS "
         "'position of the packet in its connection, from 1 (frame.number order)'"
     )
+    op.execute(
+        "COMMENT ON COLUMN mqtt.ingest_batches.truncated_files IS "
+        "'captures cut short: their packets before the cut were loaded'"
+    )
 
 
 def downgrade() -> None:
     # Unlabelled capture rows cannot satisfy NOT NULL again: they go first.
     op.execute("DELETE FROM mqtt.packets WHERE target IS NULL")
-    op.execute("ALTER TABLE mqtt.packets DROP CONSTRAINT IF EXISTS packets_unlabelled_capture")
     op.execute("ALTER TABLE mqtt.packets ALTER COLUMN target SET NOT NULL")
     op.execute("ALTER TABLE mqtt.packets DROP COLUMN IF EXISTS connection_seq")
     op.execute("ALTER TABLE mqtt.packets DROP COLUMN IF EXISTS capture_time")
