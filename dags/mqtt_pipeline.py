@@ -59,10 +59,14 @@ with DAG(
     },
     params={
         "train_uri": Param(
-            "", type="string", description="Train CSV (path, glob or gs://). Empty: landing batch."
+            "",
+            type="string",
+            description="Train CSVs or captures (path, glob or gs://). Empty: landing batch.",
         ),
         "test_uri": Param(
-            "", type="string", description="Test CSV (path, glob or gs://). Empty: landing batch."
+            "",
+            type="string",
+            description="Test CSVs or captures (path, glob or gs://). Empty: landing batch.",
         ),
         "top_x": Param(5, type="integer", minimum=1, description="How many TCP flags to rank (ties kept)."),
         "max_reject_ratio": Param(
@@ -72,6 +76,7 @@ with DAG(
             maximum=1,
             description="Quality gate: largest share of rejected rows allowed.",
         ),
+        **inputs.capture_params(),
         **learning.params(),
         **placement_params(),
     },
@@ -97,6 +102,10 @@ with DAG(
             "{{ source_uri(params, ds, 'test') }}",
             "--batch-date",
             "{{ ds }}",
+            # Empty values (the params left empty) mean the job's defaults.
+            "--labels={{ params.labels or '' }}",
+            "--mqtt-ports={{ params.mqtt_ports or '' }}",
+            "--split-by={{ params.split_by or '' }}",
         ],
         outlets=[PACKETS],
     )

@@ -30,6 +30,15 @@ from mqttids.runtime.spark import session
 from mqttids.warehouse import revision
 
 
+def _split_by(text: str) -> str | None:
+    """--split-by: 'connection', or empty for the splits as given (what an empty DAG param sends)."""
+    if text.strip() in ("", "none"):
+        return None
+    if text.strip() != "connection":
+        raise argparse.ArgumentTypeError(f"expected 'connection' (or nothing), got {text!r}")
+    return "connection"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="spark-submit jobs/ingest.py",
@@ -57,8 +66,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--split-by",
-        choices=["connection"],
+        type=_split_by,
         default=None,
+        metavar="connection",
         help="with --train only: file each connection under train or test (70/30 by connection id), "
         "so no connection is in both",
     )
@@ -79,7 +89,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not (args.split_by or args.test):
         parser.error("give --test, or --split-by connection to split --train")
     try:
-        args.mqtt_ports = sorted({int(p) for p in args.mqtt_ports.split(",") if p.strip()})
+        ports = args.mqtt_ports.strip() or config.MQTT_PORTS.get()
+        args.mqtt_ports = sorted({int(p) for p in ports.split(",") if p.strip()})
     except ValueError:
         parser.error(f"--mqtt-ports: not a comma-separated list of ports: {args.mqtt_ports!r}")
     return args

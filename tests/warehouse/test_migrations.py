@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import psycopg2.errors
+import psycopg2.extras
 import pytest
 
 from mqttids.analytics import cube
@@ -179,6 +180,36 @@ def _analytics_and_stream(conn) -> None:
     stream_tables.finish_run(conn, RUN_ID, 0)
 
 
+# What the previous release stored of a batch (revision 0002 added connection columns after them).
+PREVIOUS_COLUMNS = {
+    tables.PACKETS: tables.LOAD_COLUMNS + tuple(c.name for c in COLUMNS),
+    tables.REJECTED: ("batch_date", "split", "source_file", "raw_line", "reason", "rejected_at"),
+    tables.BATCHES: (
+        "batch_date",
+        "sources",
+        "rows_read",
+        "rows_loaded",
+        "rows_rejected",
+        "seconds",
+        "loaded_at",
+    ),
+}
+
+
+def _copy_batch(source_url: str, conn) -> None:
+    """BATCH's rows from a warehouse at head into ``conn``'s previous-release tables, as published."""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"CREATE TABLE mqtt.packets_{BATCH:%Y%m%d} PARTITION OF {tables.PACKETS} FOR VALUES IN (%s)",
+            (BATCH,),
+        )
+        for table, names in PREVIOUS_COLUMNS.items():
+            columns = ", ".join(names)
+            rows = _query(source_url, f"SELECT {columns} FROM {table} WHERE batch_date = %s", (BATCH,))
+            psycopg2.extras.execute_values(cur, f"INSERT INTO {table} ({columns}) VALUES %s", rows)
+    conn.commit()
+
+
 @pytest.fixture(scope="module")
 def previous_release(new_database, spark, generate, tmp_path_factory) -> str:
     """A warehouse built by the previous release's DDL, holding a batch and every kind of result.
@@ -198,7 +229,11 @@ def previous_release(new_database, spark, generate, tmp_path_factory) -> str:
             sources.resolve(spark, "train", str(sample / "train70.csv")),
             sources.resolve(spark, "test", str(sample / "test30.csv")),
         ]
-        loading.load_batch(spark, inputs, url, BATCH)
+        # Today's ingest writes today's shape: it loads into a warehouse at head, and the batch's
+        # rows are then copied, in the previous release's columns, into its own partition here.
+        scratch = upgraded(new_database)
+        loading.load_batch(spark, inputs, scratch, BATCH)
+        _copy_batch(scratch, conn)
         _learning_results(conn)
         _analytics_and_stream(conn)
     finally:
@@ -231,7 +266,12 @@ def test_upgrading_a_previous_release_warehouse_keeps_every_row_and_gives_todays
 
     migrations.upgrade(previous_release)
 
-    assert contents(previous_release) == before
+    # Revision 0002's columns are appended: NULL connections, no truncated captures.
+    grown = {"packets": ", None, None, None)", "ingest_batches": ", [])"}
+    assert contents(previous_release) == {
+        name: sorted(r[:-1] + grown[name] for r in rows) if name in grown else rows
+        for name, rows in before.items()
+    }
     assert schema_of(previous_release) == head_schema
     revision.require_head(previous_release)  # jobs accept it now
     partitions = _query(
