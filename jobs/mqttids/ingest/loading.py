@@ -356,7 +356,9 @@ def _convert_captures(
     if not wanted:
         return None
     log.info(
-        "converting %d captures with tshark (MQTT on TCP ports %s)", len(wanted), sorted(set(mqtt_ports))
+        "converting %d captures with tshark (MQTT on TCP ports %s)",
+        len(wanted),
+        sorted({p for _, _, ps in wanted for p in ps}),
     )
     batch = captures.convert(spark, wanted)
     for c in batch.files:
