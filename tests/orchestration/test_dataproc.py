@@ -145,6 +145,9 @@ def test_every_spark_step_is_the_same_job_as_a_dataproc_job(dag):
             "{{ source_uri(params, ds, 'test') }}",
             "--batch-date",
             "{{ ds }}",
+            "--labels={{ params.labels or '' }}",
+            "--mqtt-ports={{ params.mqtt_ports or '' }}",
+            "--split-by={{ params.split_by or '' }}",
         ],
         jdbc=False,
     )
