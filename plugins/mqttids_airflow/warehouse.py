@@ -16,14 +16,10 @@ TASK_ID = "upgrade_warehouse"
 def upgrade() -> str:
     """Apply the missing migrations; returns the revision the warehouse is now at."""
     from mqttids.runtime import db
-    from mqttids.warehouse import migrations, revision
+    from mqttids.warehouse import migrations
 
     url = connections.warehouse_url()
-    migrations.upgrade(url)
-    conn = db.connect(url, application="mqttids-airflow-upgrade")
-    try:
-        now = revision.current(conn)
-    finally:
-        conn.close()
-    print(f"warehouse {db.DbUrl.parse(url)}: schema revision {now}")
-    return now
+    before, after = migrations.upgrade(url)
+    change = f"upgraded from {before or 'no revision'} to" if before != after else "already at"
+    print(f"warehouse {db.DbUrl.parse(url)}: {change} schema revision {after}")
+    return after

@@ -192,6 +192,7 @@ def test_task_order_and_trigger_rules(dag):
     downstream = {t.task_id: t.downstream_task_ids for t in dag.tasks}
     spark_jobs = {"ingest", "analytics", "features", "train_lr", "train_rf", "train_tf", "evaluate"}
     assert downstream == {
+        "upgrade_warehouse": {"ingest"},  # from Airflow, while the cluster is being created
         "ship_code": {"create_cluster"},
         "create_cluster": spark_jobs,
         "ingest": {"quality_gate", "delete_cluster"},
@@ -529,6 +530,7 @@ def test_local_mode_has_no_cluster_tasks_and_no_cluster_param(monkeypatch):
     monkeypatch.setenv("MQTTIDS_EXECUTOR", "local")
     local = DagBag(dag_folder=str(DAGS_DIR / "mqtt_pipeline.py")).dags["mqtt_pipeline"]
     assert {t.task_id for t in local.tasks} == {
+        "upgrade_warehouse",
         "ingest",
         "quality_gate",
         "analytics",

@@ -54,14 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     where = db.DbUrl.parse(url)
     try:
         if args.command == "upgrade":
-            before = _current(url)
-            migrations.upgrade(url, args.to)
-            after = _current(url)
+            before, after = migrations.upgrade(url, args.to)
             change = f"upgraded from {before or 'no revision'} to {after}" if before != after else "unchanged"
             print(f"warehouse {where}: {change} (head {migrations.script_head()})")
         elif args.command == "downgrade":
-            migrations.downgrade(url, args.revision)
-            print(f"warehouse {where}: now at {_current(url) or 'no revision'}")
+            before, after = migrations.downgrade(url, args.revision)
+            print(f"warehouse {where}: downgraded from {before or 'no revision'} to {after or 'no revision'}")
         else:
             found = _current(url)
             state = revision.problem(found, str(where)) or "current"

@@ -42,21 +42,29 @@ def script_head() -> str:
     return ScriptDirectory.from_config(config("")).get_current_head()
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+Change = tuple[str | None, str | None]  # the revision before and after; None: no revision
+
+
+def upgrade(url: str, revision: str = "head") -> Change:
     """Bring the warehouse at ``url`` to ``revision``; a no-op when it is there already."""
-    command.upgrade(config(url), revision)
+    cfg = config(url)
+    command.upgrade(cfg, revision)
+    return cfg.attributes["before"], cfg.attributes["after"]
 
 
-def downgrade(url: str, revision: str) -> None:
+def downgrade(url: str, revision: str) -> Change:
     """Take the warehouse back to ``revision`` (``base`` drops every table, data included)."""
-    command.downgrade(config(url), revision)
+    cfg = config(url)
+    command.downgrade(cfg, revision)
+    return cfg.attributes["before"], cfg.attributes["after"]
 
 
 def history() -> list[tuple[str, str]]:
     """(revision id, first line of its docstring) of every migration, oldest first."""
     script = ScriptDirectory.from_config(config(""))
-    revisions = reversed(list(script.walk_revisions()))
-    return [(r.revision, (r.doc or "").strip().splitlines()[0] if r.doc else "") for r in revisions]
+    return [
+        (r.revision, (r.doc or "").strip().split("\n")[0]) for r in reversed(list(script.walk_revisions()))
+    ]
 
 
 def new_revision(rev_id: str, message: str) -> Path:

@@ -48,7 +48,11 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:lock))"), {"lock": LOCK})
             connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {VERSION_SCHEMA}"))
+            migration = context.get_context()
+            # Read under the lock: what this run found and left, for the caller to report.
+            context.config.attributes["before"] = migration.get_current_revision()
             context.run_migrations()
+            context.config.attributes["after"] = migration.get_current_revision()
     engine.dispose()
 
 
