@@ -448,13 +448,14 @@ def test_a_job_refuses_a_warehouse_without_revision_and_names_the_command(job, n
 
 
 def test_a_job_refuses_a_warehouse_at_another_revision(db_url, monkeypatch, capsys):
-    """Code that needs a newer revision than the warehouse has (say 0002 against 0001) stops."""
+    """Code that needs a newer revision than the warehouse has (the next one against head) stops."""
     import analytics  # jobs/analytics.py
 
-    monkeypatch.setattr(revision, "HEAD", "0002")
+    head, newer = revision.HEAD, f"{int(revision.HEAD) + 1:04d}"
+    monkeypatch.setattr(revision, "HEAD", newer)
     assert analytics.main(["--run-id", "r1", "--batch-date", "2024-01-01", "--db-url", db_url]) == 1
     error = capsys.readouterr().err
-    assert "is at schema revision 0001, this code needs 0002" in error and "make db-upgrade" in error
+    assert f"is at schema revision {head}, this code needs {newer}" in error and "make db-upgrade" in error
 
 
 def test_the_dag_task_upgrades_through_the_warehouse_connection(new_database, head_schema, monkeypatch):
