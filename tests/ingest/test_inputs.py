@@ -371,7 +371,9 @@ def test_the_default_label_map_knows_the_mqttset_names():
 
 
 def test_a_glob_matching_nothing_is_an_error(spark, tmp_path, real_rows):
-    with pytest.raises(sources.SourceError, match=r"train input not found: .*/\*\.pcap matches no file"):
+    with pytest.raises(
+        sources.SourceError, match=r"train file not found: .*/\*\.pcap \(the path or glob matches no file\)"
+    ):
         resolve(spark, f"{tmp_path}/*.pcap", str(real_rows[1]))
 
 

@@ -175,7 +175,7 @@ def resolve(spark: SparkSession, split: str, uri: str, labels: LabelMap | None =
     """Expand and check one split's input, or raise SourceError."""
     files = _expand(spark, uri)
     if not files:
-        raise SourceError(f"{split} input not found: {uri} matches no file")
+        raise SourceError(f"{split} file not found: {uri} (the path or glob matches no file)")
     labels = labels or LabelMap.parse(None)
     try:
         inputs = tuple(inspect(spark, split, file, labels) for file in files)
