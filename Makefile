@@ -12,7 +12,13 @@ export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)/jobs
 TRAIN ?=
 TEST ?=
 PARAMS ?=
-RUN_ARGS := $(if $(TRAIN),--train $(TRAIN)) $(if $(TEST),--test $(TEST)) $(if $(PARAMS),--params '$(PARAMS)')
+LABELS ?=
+MQTT_PORTS ?=
+SPLIT_BY ?=
+# Quoted: a glob (TRAIN='corpus/*-train.pcap') reaches the pipeline unexpanded, as one input.
+RUN_ARGS := $(if $(TRAIN),--train '$(TRAIN)') $(if $(TEST),--test '$(TEST)') \
+	$(if $(LABELS),--labels '$(LABELS)') $(if $(MQTT_PORTS),--mqtt-ports '$(MQTT_PORTS)') \
+	$(if $(SPLIT_BY),--split-by '$(SPLIT_BY)') $(if $(PARAMS),--params '$(PARAMS)')
 SOURCE ?= replay
 REPLAY ?=
 DURATION ?= 300
@@ -49,7 +55,7 @@ system-deps: ## Java 17, the PostgreSQL JDBC driver, tshark, mosquitto and chrom
 	  else echo "No PostgreSQL JDBC jar: apt-get install libpostgresql-jdbc-java, or set POSTGRES_JDBC_JAR;"; \
 	       echo "otherwise Spark fetches it from Maven Central (MQTTIDS_JDBC_PACKAGE)."; fi; }
 
-run: install ## run mqtt_pipeline end to end, quietly (TRAIN=, TEST= own files; PARAMS='{json}'; VERBOSE=1)
+run: install ## run mqtt_pipeline end to end, quietly (TRAIN=, TEST= CSVs or captures; LABELS, MQTT_PORTS, SPLIT_BY; PARAMS='{json}'; VERBOSE=1)
 	$(BIN)/python -m mqttids_airflow.local run $(RUN_ARGS)
 
 stream: install ## run mqtt_tweet_stream once, print per-term totals (SOURCE=replay|x_api REPLAY=f DURATION=s)

@@ -61,6 +61,7 @@ with DAG(
     },
     params={
         **inputs.params(),
+        **inputs.capture_params(),
         **learning.params(),
         **placement_params(),
     },
@@ -87,6 +88,10 @@ with DAG(
             "{{ source_uri(params, ds, 'test') }}",
             "--batch-date",
             "{{ ds }}",
+            # Empty values (the params left empty) mean the job's defaults.
+            "--labels={{ params.labels or '' }}",
+            "--mqtt-ports={{ params.mqtt_ports or '' }}",
+            "--split-by={{ params.split_by or '' }}",
         ],
         outlets=[PACKETS],
     )

@@ -1,15 +1,19 @@
-"""Ingest (Task I): load MQTTset train and test CSVs into mqtt.packets.
+"""Ingest (Task I): load MQTTset CSVs and MQTT captures into mqtt.packets.
 
 Run it with spark-submit, from Airflow or by hand:
 
     spark-submit jobs/ingest.py --train data/sample/train70.csv \\
         --test data/sample/test30.csv --db-url postgresql://user@host:5432/db
+    spark-submit jobs/ingest.py --train 'corpus/*-train.pcap' --test 'corpus/*-test.pcap'
+    spark-submit jobs/ingest.py --train 'captures/*.pcapng' --split-by connection
 
-Both files become one batch of ``mqtt.packets`` (typed columns plus
-``split``, ``batch_date`` and ``source_file``). Rows that fail parsing or
-constraints go to ``mqtt.rejected_rows`` with the reason. Loading the same
-batch date again replaces it. The job exits non-zero, naming the file and
-the problem, when an input is missing, empty or has a wrong header.
+Inputs may be MQTTset train/test CSVs, the authors' per-class CSVs (60 tshark fields), or
+PCAP/PCAPNG captures (converted with tshark), alone or mixed; see docs/inputs.md. All files
+become one batch of ``mqtt.packets`` (typed columns plus ``split``, ``batch_date``,
+``source_file`` and, where the input has them, the connection columns). Rows that fail parsing
+or constraints go to ``mqtt.rejected_rows`` with the reason. Loading the same batch date again
+replaces it. The job exits non-zero, naming the file and the problem, when an input is missing,
+empty, of an unknown kind or has a wrong header.
 """
 
 from __future__ import annotations
@@ -19,10 +23,20 @@ import logging
 import sys
 from datetime import UTC, date, datetime
 
-from mqttids.ingest import loading, sources
-from mqttids.runtime import cli, db, input_paths
+from mqttids.capture import tshark
+from mqttids.ingest import captures, labels, loading, sources
+from mqttids.runtime import cli, config, db, input_paths
 from mqttids.runtime.spark import session
 from mqttids.warehouse import revision
+
+
+def _split_by(text: str) -> str | None:
+    """--split-by: 'connection', or empty for the splits as given (what an empty DAG param sends)."""
+    if text.strip() in ("", "none"):
+        return None
+    if text.strip() != "connection":
+        raise argparse.ArgumentTypeError(f"expected 'connection' (or nothing), got {text!r}")
+    return "connection"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,8 +48,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "`make db-upgrade` brings it there. Paths may be local, globs (landing/2026-11-28/train*.csv) "
         "or gs://.",
     )
-    parser.add_argument("--train", required=True, help="train CSV: path, glob or gs:// URI")
-    parser.add_argument("--test", required=True, help="test CSV: path, glob or gs:// URI")
+    parser.add_argument("--train", required=True, help="train CSVs or captures: path, glob or gs:// URI")
+    parser.add_argument(
+        "--test", default="", help="test CSVs or captures: path, glob or gs:// URI (omit with --split-by)"
+    )
+    parser.add_argument(
+        "--labels",
+        default="",
+        help="label map for files without a target column, 'pattern=class,...' on file names, "
+        f"case-insensitive (default: {labels.DEFAULT_TEXT})",
+    )
+    parser.add_argument(
+        "--mqtt-ports",
+        default=config.MQTT_PORTS.get(),
+        help="TCP ports tshark decodes as MQTT, comma-separated (default: MQTTIDS_MQTT_PORTS or 1883; "
+        "a corpus.json beside the captures adds its port)",
+    )
+    parser.add_argument(
+        "--split-by",
+        type=_split_by,
+        default=None,
+        metavar="connection",
+        help="with --train only: file each connection under train or test (70/30 by connection id), "
+        "so no connection is in both",
+    )
     parser.add_argument(
         "--db-url",
         default=None,
@@ -47,7 +83,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="YYYY-MM-DD this load is filed under; rerunning a date replaces it (default: today, UTC)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.split_by and args.test:
+        parser.error("--split-by makes the test split from --train: give no --test")
+    if not (args.split_by or args.test):
+        parser.error("give --test, or --split-by connection to split --train")
+    try:
+        ports = args.mqtt_ports.strip() or config.MQTT_PORTS.get()
+        args.mqtt_ports = sorted({int(p) for p in ports.split(",") if p.strip()})
+    except ValueError:
+        parser.error(f"--mqtt-ports: not a comma-separated list of ports: {args.mqtt_ports!r}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     batch_date = args.batch_date or datetime.now(UTC).date()
     try:  # a refused location or an outdated warehouse fails before Spark starts
         input_paths.check(args.train, "train input")
-        input_paths.check(args.test, "test input")
+        if args.test:
+            input_paths.check(args.test, "test input")
         url = db.resolve_url(args.db_url)
         revision.require_head(url)
     except (input_paths.InputNotAllowed, db.DatabaseUnreachable, revision.WarehouseOutdated) as err:
@@ -65,13 +112,21 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     spark = session("mqttids-ingest")
     try:
-        inputs = [sources.resolve(spark, "train", args.train), sources.resolve(spark, "test", args.test)]
-        result = loading.load_batch(spark, inputs, url, batch_date)
+        label_map = labels.LabelMap.parse(args.labels)
+        given = [("train", args.train)] + ([("test", args.test)] if args.test else [])
+        inputs = [sources.resolve(spark, split, uri, label_map) for split, uri in given]
+        sources.check_label_map(inputs, label_map)
+        if args.split_by:
+            sources.check_connections(inputs)
+        result = loading.load_batch(spark, inputs, url, batch_date, args.mqtt_ports, args.split_by)
     except (
         sources.SourceError,
-        input_paths.InputNotAllowed,
+        labels.LabelMapError,
+        captures.CaptureError,
+        tshark.TsharkMissing,
         db.DatabaseUnreachable,
         loading.ReadBackMismatch,
+        input_paths.InputNotAllowed,
         loading.LoadInProgress,
     ) as err:
         logging.getLogger("ingest").error("%s", err)
@@ -90,7 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         f"rejected {result.rows_rejected:,} in {result.seconds:.1f} s ({rate:,.0f} rows/s)"
     )
     for (split, target), rows in sorted(result.loaded.items()):
-        print(f"  {split:5} {target:12} {rows:>10,}")
+        print(f"  {split:5} {target or '(unlabelled)':12} {rows:>10,}")
+    for capture in result.converted:
+        cut = " TRUNCATED: packets before the cut loaded" if capture.truncated else ""
+        print(f"  capture {capture.source_file}: {capture.packets:,} packets ({capture.seconds:.1f} s){cut}")
     return 0
 
 

@@ -10,16 +10,21 @@ data ``make run`` produced.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from fixtures import REAL_TEST, REAL_TRAIN, require
+
+from mqttids.capture import corpus as corpus_module
 
 # Every skip is a failure (tests/noskip.py).
 pytest_plugins = ("noskip",)
@@ -171,3 +176,39 @@ def mlflow_server(db_url, tmp_path_factory) -> Iterator[dict]:
         with admin.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.close()
+
+
+# ---------------------------------------------------------------------------------------
+# The corpus of genuine MQTT traffic (mqttids.capture.corpus), built once per session and
+# shared by tests/capture and tests/ingest.
+# ---------------------------------------------------------------------------------------
+PROGRAMS = ("tshark", "dumpcap", "editcap", "capinfos", "mosquitto", "mosquitto_passwd")
+
+
+def _missing_programs() -> list[str]:
+    path = os.pathsep.join([os.environ.get("PATH", ""), *corpus_module.SBIN])
+    return [name for name in PROGRAMS if shutil.which(name, path=path) is None]
+
+
+@dataclass(frozen=True)
+class Built:
+    """The corpus and how long its build took."""
+
+    corpus: corpus_module.Corpus
+    seconds: float
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """All twelve captures, built once for the session."""
+    missing = _missing_programs()
+    if missing:
+        pytest.fail(f"{', '.join(missing)} not found: run scripts/system-deps-capture.sh as root")
+    started = time.monotonic()
+    made = corpus_module.build(tmp_path_factory.mktemp("corpus"))
+    return Built(made, time.monotonic() - started)
+
+
+@pytest.fixture(scope="session")
+def corpus(built: Built) -> corpus_module.Corpus:
+    return built.corpus

@@ -291,31 +291,36 @@ def test_header_problem_accepts_mqttset_header(header):
     assert schema.header_problem(header) is None
 
 
-def test_header_problem_counts_missing_column():
-    problem = schema.header_problem(HEADER.rsplit(",", 1)[0])
-    assert problem is not None
-    assert "33" in problem and "34" in problem
-
-
-def test_header_problem_counts_extra_column():
-    problem = schema.header_problem(HEADER + ",frame.len")
-    assert problem is not None
-    assert "35" in problem and "34" in problem
-
-
-def test_header_problem_names_the_first_wrong_column():
+def test_header_problem_names_a_missing_column():
     names = HEADER.split(",")
-    names[2], names[3] = names[3], names[2]
+    names.remove("mqtt.kalive")
     problem = schema.header_problem(",".join(names))
-    assert problem is not None
-    assert re.search(r"\b3\b", problem), problem
-    assert "mqtt.conack.flags" in problem and "tcp.len" in problem
+    assert problem is not None and "mqtt.kalive" in problem
+
+
+def test_header_without_target_is_an_unlabelled_file():
+    header = schema.read_header(HEADER.rsplit(",", 1)[0])
+    assert schema.header_problem(HEADER.rsplit(",", 1)[0]) is None
+    assert not header.labelled
+
+
+def test_header_extra_columns_are_named():
+    header = schema.read_header(",".join(["", HEADER, "frame.len"]))
+    assert header.missing == ()
+    assert header.extra == ("(unnamed column 1)", "frame.len")
+
+
+def test_header_columns_in_any_order_and_quoted():
+    names = HEADER.split(",")[::-1]
+    header = schema.read_header(",".join(f'"{n}"' for n in names))
+    assert header.missing == () and header.extra == ()
+    assert header.index("tcp.flags") == len(names) - 1
 
 
 def test_header_problem_rejects_underscored_names():
     problem = schema.header_problem(HEADER.replace(".", "_"))
     assert problem is not None
-    assert "tcp_flags" in problem and "tcp.flags" in problem
+    assert "tcp.flags" in problem
 
 
 def test_header_problem_is_case_sensitive():
@@ -325,10 +330,10 @@ def test_header_problem_is_case_sensitive():
 def test_header_problem_rejects_a_data_row():
     problem = schema.header_problem(require(REAL_TRAIN).read_text(encoding="utf-8").splitlines()[1])
     assert problem is not None
-    assert "'0x00000018'" in problem and "'tcp.flags'" in problem
+    assert "tcp.flags" in problem and "0x00000018" in problem
 
 
 def test_header_problem_on_empty_line():
     problem = schema.header_problem("")
     assert problem is not None
-    assert "34" in problem
+    assert "tcp.flags" in problem and "and 28 more" in problem

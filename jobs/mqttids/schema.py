@@ -17,15 +17,22 @@ absent" in every MQTT column, and hex flags come in any width
 
 from __future__ import annotations
 
+import csv
+import re
 from dataclasses import dataclass
 from enum import Enum
 
 
 class Kind(Enum):
-    """How a raw CSV string becomes a typed value."""
+    """How a raw CSV string becomes a typed value.
 
-    HEX = "hex"  # "0" or "0x..." of any width -> integer
-    INT = "int"  # "10", "8.0" or "2800.0" -> integer (must be integral)
+    HEX and INT differ only in how people are shown the value (flags in hex): both read every
+    spelling of an integer real files use (``24``, ``24.0``, ``0x18``, ``0x00000018``, ``2.4e1``),
+    and FLOAT reads the same spellings, so a pandas float column or a hex cell never matters.
+    """
+
+    HEX = "hex"  # "0", "0x18", "0x00000018", "24.0" -> integer (must be integral)
+    INT = "int"  # "10", "8.0", "1e3", "0x0a" -> integer (must be integral)
     FLOAT = "float"  # "0.0", "6.7E-5", "2.4064e-05" -> double precision
     TEXT = "text"  # kept verbatim (hex payloads would be destroyed by a cast)
     LABEL = "label"  # one of LABELS
@@ -113,6 +120,43 @@ COLUMNS: tuple[Column, ...] = (
     Column("target", Kind.LABEL),
 )
 
+# tshark fields beyond MQTTset's that tie a packet to its TCP connection (captures and the authors'
+# per-class CSVs have them; the train/test files do not). tcp.stream is tshark's own connection
+# number, which already tells apart connections that reuse an address and port pair.
+CONNECTION_FIELDS: tuple[Column, ...] = (
+    Column("tcp.stream", Kind.INT, 0, 2_147_483_647),
+    Column("frame.number", Kind.INT, 1, 2_147_483_647),
+    Column("frame.time_epoch", Kind.FLOAT, 0, None),
+)
+
+# How numbers are spelled in real files. Hex of any width (parsed by value, never by length) ...
+HEX_PATTERN = r"^0[xX][0-9a-fA-F]+$"
+HEX_DIGITS = 15  # ... up to this many significant digits (a long holds them all) ...
+# ... or plain decimal / scientific notation; Java's parser would also take "8d", "1.5f", "0x1p3".
+NUMBER_PATTERN = r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$"
+
+
+def number_value(text: str) -> float | None:
+    """The number a cell spells (hex or decimal, any width or notation), or None if it is none.
+
+    This is the reference the Spark parser (:mod:`mqttids.ingest.parsing`) implements with the
+    same patterns; whether the value is integral and in range is checked separately.
+    """
+    text = text.strip()
+    if re.match(HEX_PATTERN, text):
+        digits = text[2:].lstrip("0")
+        return float(int(digits or "0", 16)) if len(digits) <= HEX_DIGITS else None
+    if re.match(NUMBER_PATTERN, text):
+        return float(text)
+    return None
+
+
+def label_value(text: str) -> str | None:
+    """The MQTTset label a cell names (case and surrounding blanks ignored), or None."""
+    label = text.strip().lower()
+    return label if label in LABELS else None
+
+
 CSV_NAMES: tuple[str, ...] = tuple(c.csv_name for c in COLUMNS)
 NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 CSV_HEADER: str = ",".join(CSV_NAMES)
@@ -137,22 +181,61 @@ def canonical_hex(value: int) -> str:
     return f"0x{value:02x}"
 
 
-# Messages quote at most this much of a column name: the "header" may be any file's first line.
+# Messages quote at most this much of a header: it may be any file's first line.
 HEADER_EXCERPT = 40
 
 
-def header_problem(header: str) -> str | None:
-    """Explain how a file's header line differs from MQTTset's, or None if it matches."""
-    names = [n.strip() for n in header.strip().lstrip("\ufeff").split(",")]
-    if names == list(CSV_NAMES):
-        return None
-    if len(names) != len(CSV_NAMES):
-        return (
-            f"has {len(names)} columns in its header, expected {len(CSV_NAMES)} "
-            f"({CSV_NAMES[0]}, ..., {CSV_NAMES[-1]})"
+FEATURES: tuple[str, ...] = tuple(c.csv_name for c in COLUMNS if c.kind is not Kind.LABEL)
+
+
+@dataclass(frozen=True)
+class Header:
+    """A file's header matched to the schema by name: where each known column is, and the rest.
+
+    Column order does not matter and unknown columns (pandas' unnamed index, the 27 fields the
+    authors dropped) are ignored; ``missing`` lists the MQTTset features the file lacks.
+    """
+
+    names: tuple[str, ...]
+
+    def index(self, csv_name: str) -> int | None:
+        """The 0-based position of a column in the file, or None if it is not there."""
+        return self.names.index(csv_name) if csv_name in self.names else None
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        return tuple(n for n in FEATURES if n not in self.names)
+
+    @property
+    def extra(self) -> tuple[str, ...]:
+        """Columns that are ignored, as people would name them (an empty name is an index)."""
+        known = set(CSV_NAMES) | {c.csv_name for c in CONNECTION_FIELDS}
+        return tuple(
+            n if n else f"(unnamed column {i})" for i, n in enumerate(self.names, start=1) if n not in known
         )
-    for i, (got, want) in enumerate(zip(names, CSV_NAMES, strict=True), start=1):
-        if got != want:
-            shown = got if len(got) <= HEADER_EXCERPT else got[:HEADER_EXCERPT] + "..."
-            return f"header column {i} is {shown!r}, expected {want!r}"
-    return None  # pragma: no cover - unreachable: lists differ somewhere
+
+    @property
+    def labelled(self) -> bool:
+        return "target" in self.names
+
+    @property
+    def has_connections(self) -> bool:
+        return all(c.csv_name in self.names for c in CONNECTION_FIELDS)
+
+
+def read_header(line: str) -> Header:
+    """A header line (RFC 4180, quoted or not, BOM and line end ignored) as a Header."""
+    names = next(csv.reader([line.strip("\r\n").lstrip("\ufeff")]), [])
+    return Header(tuple(n.strip() for n in names))
+
+
+def header_problem(line: str) -> str | None:
+    """Why a header line cannot be an MQTTset file's (a required feature is missing), else None."""
+    missing = read_header(line).missing
+    if not missing:
+        return None
+    shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    plural = "s" if len(missing) > 1 else ""
+    start = line.strip()
+    start = start if len(start) <= HEADER_EXCERPT else start[:HEADER_EXCERPT] + "..."
+    return f"lacks the column{plural} {shown} (header excerpt: {start!r})"

@@ -1,4 +1,4 @@
-"""The code package a Dataproc job runs: ``jobs/*.py`` plus ``mqttids.zip``.
+"""The code package a Dataproc job runs: ``jobs/*.py`` plus ``mqttids.zip`` (and the init action).
 
 Dataproc runs a job's main file from a URI and puts ``python_file_uris`` on
 the Python path of the driver and every executor. So the package is the
@@ -26,6 +26,9 @@ LIBRARY_ZIP = f"{LIBRARY}.zip"
 # The warehouse migrations run from Airflow (the DAGs' first task), never on a cluster, and need
 # Alembic, which Dataproc images lack: they stay out of the package.
 MIGRATIONS = Path(LIBRARY, "warehouse", "migrations")
+# The cluster's initialization action that installs tshark on every node (captures need it).
+TSHARK_INIT = JOBS_DIR.parent / "scripts" / "dataproc-install-tshark.sh"
+TSHARK_INIT_NAME = "install-tshark.sh"
 # Fixed entry times make the zip byte-identical for identical sources.
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -58,6 +61,7 @@ def code_version(jobs_dir: Path = JOBS_DIR) -> str:
     for path in entry_points(jobs_dir) + library_files(jobs_dir):
         digest.update(path.relative_to(jobs_dir).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
+    digest.update(TSHARK_INIT_NAME.encode() + b"\0" + TSHARK_INIT.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
 
 
@@ -80,6 +84,8 @@ def build(out_dir: Path, jobs_dir: Path = JOBS_DIR) -> Package:
         files[path.name] = target
     _write_zip(jobs_dir, out_dir / LIBRARY_ZIP)
     files[LIBRARY_ZIP] = out_dir / LIBRARY_ZIP
+    files[TSHARK_INIT_NAME] = out_dir / TSHARK_INIT_NAME
+    files[TSHARK_INIT_NAME].write_bytes(TSHARK_INIT.read_bytes())
     return Package(version=code_version(jobs_dir), files=files)
 
 

@@ -163,9 +163,10 @@ def cluster_config() -> dict[str, Any]:
     prefix = config.GCS_PREFIX.get().strip("/")
     pip = ",".join(f"{name}=={version(name)}" for name in CLUSTER_PIP_PACKAGES)
     instance = config.CLOUDSQL_INSTANCE.get()
+    # tshark on every node: ingest converts captures in its tasks (shipped with the code package).
+    init = [package_uri(code_package.TSHARK_INIT_NAME, code_package.code_version())]
     proxy = (
         {
-            "init_actions_uris": [f"gs://{BUCKET}/{prefix}/init/cloud-sql-proxy.sh"],
             "metadata": {
                 "additional-cloud-sql-instances": f"{instance}=tcp:{PROXY_PORT}",
                 "enable-cloud-sql-hive-metastore": "false",
@@ -174,6 +175,8 @@ def cluster_config() -> dict[str, Any]:
         if instance
         else {}
     )
+    if instance:
+        init.append(f"gs://{BUCKET}/{prefix}/init/cloud-sql-proxy.sh")
     return ClusterGenerator(
         project_id=PROJECT,
         num_workers=int(config.DATAPROC_WORKERS.get()),
@@ -185,6 +188,7 @@ def cluster_config() -> dict[str, Any]:
         service_account_scopes=[CLOUD_PLATFORM_SCOPE],
         idle_delete_ttl=int(config.DATAPROC_IDLE_TTL.get()),
         properties={"dataproc:pip.packages": pip},
+        init_actions_uris=init,
         **proxy,
     ).make()
 

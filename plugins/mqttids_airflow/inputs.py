@@ -39,7 +39,8 @@ def params() -> dict[str, Param]:
     """The ingest and analytics params of mqtt_pipeline."""
     return {
         f"{split}_uri": optional_text(
-            f"{split.title()} CSV to ingest: a local path, a glob or a gs:// URI, e.g. "
+            f"{split.title()} CSVs or captures (PCAP/PCAPNG) to ingest: a local path, a glob or a "
+            "gs:// URI, e.g. "
             f"data/sample/{'train70' if split == 'train' else 'test30'}.csv or "
             f"gs://my-bucket/mqttset/{split}*.csv. Empty: the landing batch of the data interval "
             f"(MQTTIDS_LANDING_URI/<date>/{split}*.csv)."
@@ -65,6 +66,37 @@ def params() -> dict[str, Param]:
     }
 
 
+def capture_params() -> dict[str, Param]:
+    """The params for captures and per-class CSVs: label map, MQTT ports, split by connection.
+
+    Nullable, so the trigger form may leave them empty; empty means the job's default.
+    """
+    return {
+        "labels": Param(
+            None,
+            type=["null", "string"],
+            description="Label map for files without a target column (captures, per-class CSVs): "
+            "'pattern=class,...' on file names, case-insensitive, e.g. 'office=legitimate,scan=dos'. "
+            "Empty: the MQTTset names (capture_1w, legitimate, benign, malaria, dos, bruteforce, "
+            "flood, malformed, slowite). A capture matching no class loads unlabelled.",
+        ),
+        "mqtt_ports": Param(
+            None,
+            type=["null", "string"],
+            pattern=r"^[0-9]+(,[0-9]+)*$",
+            description="TCP ports tshark decodes as MQTT in captures, comma-separated, e.g. 1883,8883. "
+            "Empty: MQTTIDS_MQTT_PORTS (1883); a corpus.json beside captures adds its port.",
+        ),
+        "split_by": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, "connection"],
+            description="'connection' with train_uri only: file each TCP connection under train or "
+            "test (70/30), so no connection is in both. Empty: the splits as given.",
+        ),
+    }
+
+
 def landing_glob(ds: str, split: str) -> str:
     """The landing files of one day and split (local path or gs:// URI)."""
     root = config.LANDING_URI.get().rstrip("/")
@@ -72,5 +104,9 @@ def landing_glob(ds: str, split: str) -> str:
 
 
 def source_uri(params: dict, ds: str, split: str) -> str:
-    """The param's URI when given, else the day's landing files; a refused location fails the task here."""
+    """The param's URI when given, else the day's landing files (none for test with split_by); a
+    refused location fails the task here."""
+    if split == "test" and text(params, "split_by"):
+        uri = text(params, "test_uri")
+        return input_paths.check(uri, "test_uri") if uri else ""
     return input_paths.check(text(params, f"{split}_uri") or landing_glob(ds, split), f"{split}_uri")

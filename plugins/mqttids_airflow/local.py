@@ -254,8 +254,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run mqtt_pipeline once and print its results")
-    run.add_argument("--train", default="", help="train CSV (default: the generated reduced sample)")
-    run.add_argument("--test", default="", help="test CSV (default: the generated reduced sample)")
+    run.add_argument(
+        "--train",
+        default="",
+        help="train CSVs or captures, path or glob (default: the reduced sample)",
+    )
+    run.add_argument(
+        "--test",
+        default="",
+        help="test CSVs or captures, path or glob (default: the reduced sample)",
+    )
+    run.add_argument("--labels", default="", help="label map pattern=class,... (docs/inputs.md)")
+    run.add_argument("--mqtt-ports", default="", help="TCP ports tshark decodes as MQTT, e.g. 1883,8883")
+    run.add_argument("--split-by", default="", choices=["", "connection"], help="split --train by connection")
     run.add_argument(
         "--batch-date",
         default=datetime.now(UTC).date().isoformat(),
@@ -278,9 +289,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run":
         train, test = (args.train, args.test) if args.train or args.test else ensure_sample()
-        if not (train and test):
+        if args.split_by and (test or not train):
+            parser.error("--split-by splits --train: give --train and no --test")
+        if not (train and (test or args.split_by)):
             parser.error("give both --train and --test, or neither")
-        return run_pipeline(train, test, args.batch_date, args.verbose, args.params)
+        options = {"labels": args.labels, "mqtt_ports": args.mqtt_ports, "split_by": args.split_by}
+        params = {k: v for k, v in options.items() if v} | (args.params or {})
+        return run_pipeline(train, test, args.batch_date, args.verbose, params)
     if args.command == "airflow":
         return standalone()
     for key, value in airflow_env(db.resolve_url()).items():

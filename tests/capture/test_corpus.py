@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from capture.conftest import Built
 from capture.exports import query, read_csv
 from mqttids.capture import corpus as corpus_module
 from mqttids.capture.corpus import CaptureFile, Corpus
@@ -42,7 +41,7 @@ def test_one_train_and_one_test_capture_per_class_and_a_manifest(corpus: Corpus)
     assert corpus.mqtt_port != 1883
 
 
-def test_the_corpus_takes_seconds(built: Built) -> None:
+def test_the_corpus_takes_seconds(built) -> None:  # conftest.Built
     assert built.seconds < 60, f"the corpus took {built.seconds:.1f} s"
 
 

@@ -39,11 +39,11 @@ def mutate(name: str, text: str, base: str = BASE) -> str:
 def expected(name: str, text: str):
     """What a valid cell must parse to, computed independently of the code."""
     text = text.strip()
-    if name in HEX:
-        return int(text, 16) if text.lower().startswith("0x") else int(text)
     if name in TEXT:
-        return text
-    return float(text)
+        return text.lower() if name == "target" else text
+    if text.lower().startswith("0x"):
+        return int(text, 16)
+    return int(text) if name in HEX else float(text)
 
 
 # ---------------------------------------------------------------------------------------
@@ -91,6 +91,7 @@ VALID_NUMBERS = [
     ("tcp.len", "0.0"),
     ("tcp.len", "32768"),  # README maximum
     ("tcp.len", "1e3"),
+    ("tcp.len", "0x10"),  # tshark writes some counts in hex; same integer in any column
     ("mqtt.msgid", "2800.0"),
     ("mqtt.kalive", "65535.0"),
     ("mqtt.len", "692.0"),
@@ -133,7 +134,8 @@ OUT_OF_RANGE = [
 NOT_A_NUMBER = [
     ("tcp.len", "ten"),
     ("tcp.len", "1_000"),
-    ("tcp.len", "0x10"),  # hex is only for flag columns
+    ("tcp.len", "0x1g"),
+    ("tcp.len", "0x"),
     ("tcp.time_delta", "--1"),
     # Java's Double.parseDouble accepts these; they are not numbers in a CSV.
     ("tcp.len", "8d"),
@@ -150,7 +152,8 @@ EMPTY = [
     ("target", ""),
     ("tcp.len", "   "),
 ]
-UNKNOWN_LABELS = ["Legitimate", "DOS", "ddos", "attack", "dos;", "0", "legitimate."]
+CASED_LABELS = ["Legitimate", "DOS", " Flood ", "SLOWITE"]
+UNKNOWN_LABELS = ["ddos", "attack", "dos;", "0", "legitimate."]
 MSG_VERBATIM = [
     "323939.0",
     "32",
@@ -187,7 +190,7 @@ def all_lines() -> list[str]:
     groups = (VALID_HEX, INVALID_HEX, VALID_NUMBERS, NOT_INTEGER, NOT_FINITE, OUT_OF_RANGE, NOT_A_NUMBER)
     lines = [mutate(name, text) for group in groups for name, text in group]
     lines += [mutate(name, text) for name, text in EMPTY + WHITESPACE]
-    lines += [mutate("target", label) for label in list(LABELS) + UNKNOWN_LABELS]
+    lines += [mutate("target", label) for label in list(LABELS) + CASED_LABELS + UNKNOWN_LABELS]
     lines += [mutate("mqtt.msg", msg) for msg in MSG_VERBATIM]
     lines += [mutate("mqtt.protoname", "MQTT")]
     lines += REAL_LINES + WRONG_COUNTS + [TWO_ERRORS, CR_LINE, LONG_BAD]
@@ -352,6 +355,13 @@ def test_each_label_is_accepted(parsed, label):
     row = parse_one(parsed, mutate("target", label))
     assert row[parsing.REASON] is None
     assert row["target"] == label
+
+
+@pytest.mark.parametrize("label", CASED_LABELS)
+def test_labels_are_matched_case_insensitively_and_trimmed(parsed, label):
+    row = parse_one(parsed, mutate("target", label))
+    assert row[parsing.REASON] is None
+    assert row["target"] == label.strip().lower()
 
 
 @pytest.mark.parametrize("label", UNKNOWN_LABELS)

@@ -17,6 +17,7 @@ import copy
 import json
 import re
 import socket
+import subprocess
 from concurrent import futures
 from importlib.metadata import version
 from pathlib import Path
@@ -68,6 +69,12 @@ VARIABLES = {
 # The seed's cluster, the example in docs/gcp.md: 1 master + 2 workers, n2d-standard-2.
 SEED_SHAPE = {"MQTTIDS_DATAPROC_MACHINE_TYPE": "n2d-standard-2", "MQTTIDS_DATAPROC_WORKERS": "2"}
 RUN_ID = "scheduled__2026-11-28T00:00:00+00:00"
+# Every node installs tshark before any job (captures are converted in ingest's tasks).
+TSHARK_INIT = {
+    "executable_file": "gs://{{ var.value.mqttids_gcs_bucket }}/mqttids/"
+    f"{code_package.code_version()}/install-tshark.sh",
+    "execution_timeout": {"seconds": 600},
+}
 
 
 def _load(monkeypatch, **env: str):
@@ -144,6 +151,9 @@ def test_every_spark_step_is_the_same_job_as_a_dataproc_job(dag):
             "{{ source_uri(params, ds, 'test') }}",
             "--batch-date",
             "{{ ds }}",
+            "--labels={{ params.labels or '' }}",
+            "--mqtt-ports={{ params.mqtt_ports or '' }}",
+            "--split-by={{ params.split_by or '' }}",
         ],
         jdbc=False,
     )
@@ -235,6 +245,7 @@ def test_cluster_config_is_generated_from_the_settings(dag):
         "secondary_worker_config": {},
         "software_config": {"image_version": "3.0-debian12", "properties": {"dataproc:pip.packages": pip}},
         "lifecycle_config": {"idle_delete_ttl": {"seconds": 1800}},
+        "initialization_actions": [TSHARK_INIT],
         "encryption_config": {},
         "autoscaling_config": {},
         "endpoint_config": {},
@@ -248,10 +259,11 @@ def test_cloud_sql_proxy_route_adds_the_init_action(monkeypatch):
         .cluster_config
     )
     assert config["initialization_actions"] == [
+        TSHARK_INIT,
         {
             "executable_file": "gs://{{ var.value.mqttids_gcs_bucket }}/mqttids/init/cloud-sql-proxy.sh",
             "execution_timeout": {"seconds": 600},
-        }
+        },
     ]
     assert config["gce_cluster_config"]["metadata"] == {
         "additional-cloud-sql-instances": "p:us-east5:warehouse=tcp:5432",
@@ -266,7 +278,8 @@ def test_rendered_job_and_cluster_are_valid_dataproc_messages(dag):
     assert job.reference.project_id == "mqttids-demo"
     assert re.fullmatch(r"mqttids-[0-9a-f]{12}", job.placement.cluster_name)
     assert job.pyspark_job.main_python_file_uri == f"gs://mqttids-demo-code/mqttids/{v}/ingest.py"
-    assert list(job.pyspark_job.args)[-2:] == ["--batch-date", "2026-11-28"]
+    args = list(job.pyspark_job.args)
+    assert args[args.index("--batch-date") + 1] == "2026-11-28"
     assert job.pyspark_job.args[1].endswith("/2026-11-28/train*.csv")  # the landing batch of the run
     assert (ingest.project_id, ingest.region) == ("mqttids-demo", "us-east5")
 
@@ -555,6 +568,11 @@ def test_the_cluster_is_created_and_deleted_through_the_dataproc_api(dag, cluste
     assert config.gce_cluster_config.service_account == VARIABLES["MQTTIDS_DATAPROC_SERVICE_ACCOUNT"]
     assert config.lifecycle_config.idle_delete_ttl.total_seconds() == 1800
     assert "psycopg2-binary==" in config.software_config.properties["dataproc:pip.packages"]
+    (init,) = config.initialization_actions  # tshark on every node, from the shipped package
+    assert (
+        init.executable_file
+        == f"gs://mqttids-demo-code/mqttids/{code_package.code_version()}/install-tshark.sh"
+    )
 
     _render(dag, "delete_cluster").execute({"ti": _TaskInstance(), "params": {"dataproc_cluster": ""}})
     (deleted,) = cluster_api.deleted
@@ -584,6 +602,24 @@ def test_jobs_read_the_url_from_the_named_secret(monkeypatch):
     assert db.resolve_url() == f"url-from:{name}"
     monkeypatch.setenv("MQTTIDS_DB_URL", "postgresql://direct@h/db")
     assert db.resolve_url() == "postgresql://direct@h/db"
+
+
+def test_the_tshark_init_action_is_shipped_and_installs_without_questions(tmp_path):
+    package = code_package.build(tmp_path)
+    script = package.files["install-tshark.sh"]
+    assert script.read_bytes() == code_package.TSHARK_INIT.read_bytes()
+    text = script.read_text()
+    assert "apt-get install -y" in text and "tshark" in text
+    assert "DEBIAN_FRONTEND=noninteractive" in text and "install-setuid boolean false" in text
+    subprocess.run(["sh", "-n", str(script)], check=True)  # parses as POSIX sh
+    # On a node that has tshark already (this machine), it says which and changes nothing.
+    done = subprocess.run(["sh", str(script)], capture_output=True, text=True, check=True)
+    assert done.stdout.startswith("TShark (Wireshark)")
+
+
+def test_ingest_gets_the_capture_params_on_dataproc_too(dag):
+    ingest = _render(dag, "ingest")
+    assert list(ingest.job["pyspark_job"]["args"])[-3:] == ["--labels=", "--mqtt-ports=", "--split-by="]
 
 
 def test_local_mode_has_no_cluster_tasks_and_no_cluster_param(monkeypatch):

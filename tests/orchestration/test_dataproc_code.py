@@ -25,7 +25,7 @@ BUCKET = "mqttids-test-code"
 
 def test_package_holds_every_entry_point_and_the_library_zip(tmp_path):
     package = code_package.build(tmp_path)
-    assert set(package.files) == {p.name for p in JOBS.glob("*.py")} | {"mqttids.zip"}
+    assert set(package.files) == {p.name for p in JOBS.glob("*.py")} | {"mqttids.zip", "install-tshark.sh"}
     assert {"ingest.py", "analytics.py"} <= set(package.files)
     names = zipfile.ZipFile(package.files["mqttids.zip"]).namelist()
     assert sorted(names) == sorted(p.relative_to(JOBS).as_posix() for p in code_package.library_files())

@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 import psycopg2.errors
+import psycopg2.extras
 import pytest
 
 from mqttids.analytics import cube
@@ -223,6 +224,36 @@ def _analytics_and_stream(conn) -> None:
     stream_tables.finish_run(conn, RUN_ID, 0)
 
 
+# What the previous release stored of a batch (revision 0002 added connection columns after them).
+PREVIOUS_COLUMNS = {
+    tables.PACKETS: tables.LOAD_COLUMNS + tuple(c.name for c in COLUMNS),
+    tables.REJECTED: ("batch_date", "split", "source_file", "raw_line", "reason", "rejected_at"),
+    tables.BATCHES: (
+        "batch_date",
+        "sources",
+        "rows_read",
+        "rows_loaded",
+        "rows_rejected",
+        "seconds",
+        "loaded_at",
+    ),
+}
+
+
+def _copy_batch(source_url: str, conn) -> None:
+    """BATCH's rows from a warehouse at head into ``conn``'s previous-release tables, as published."""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"CREATE TABLE mqtt.packets_{BATCH:%Y%m%d} PARTITION OF {tables.PACKETS} FOR VALUES IN (%s)",
+            (BATCH,),
+        )
+        for table, names in PREVIOUS_COLUMNS.items():
+            columns = ", ".join(names)
+            rows = _query(source_url, f"SELECT {columns} FROM {table} WHERE batch_date = %s", (BATCH,))
+            psycopg2.extras.execute_values(cur, f"INSERT INTO {table} ({columns}) VALUES %s", rows)
+    conn.commit()
+
+
 @pytest.fixture(scope="module")
 def previous_release(new_database, spark, generate, tmp_path_factory) -> str:
     """A warehouse built by the previous release's DDL, holding a batch and every kind of result.
@@ -242,7 +273,11 @@ def previous_release(new_database, spark, generate, tmp_path_factory) -> str:
             sources.resolve(spark, "train", str(sample / "train70.csv")),
             sources.resolve(spark, "test", str(sample / "test30.csv")),
         ]
-        loading.load_batch(spark, inputs, url, BATCH)
+        # Today's ingest writes today's shape: it loads into a warehouse at head, and the batch's
+        # rows are then copied, in the previous release's columns, into its own partition here.
+        scratch = upgraded(new_database)
+        loading.load_batch(spark, inputs, scratch, BATCH)
+        _copy_batch(scratch, conn)
         _learning_results(conn)
         _analytics_and_stream(conn)
     finally:
@@ -313,7 +348,13 @@ def test_head_packets_table_matches_the_mqttset_schema(db_url):
         (tables.PACKETS,),
     )
     assert [name for name, _ in columns] == list(tables.PACKET_COLUMNS)
-    assert dict(columns[len(tables.LOAD_COLUMNS) :]) == {c.name: c.pg_type for c in COLUMNS}
+    mqttset = columns[len(tables.LOAD_COLUMNS) : len(tables.LOAD_COLUMNS) + len(COLUMNS)]
+    assert dict(mqttset) == {c.name: c.pg_type for c in COLUMNS}
+    assert columns[len(tables.LOAD_COLUMNS) + len(COLUMNS) :] == [  # revision 0002
+        ("connection_id", "bigint"),
+        ("capture_time", "timestamp with time zone"),
+        ("connection_seq", "integer"),
+    ]
 
 
 @pytest.fixture()
@@ -441,13 +482,14 @@ def test_a_job_refuses_a_warehouse_without_revision_and_names_the_command(job, n
 
 
 def test_a_job_refuses_a_warehouse_at_another_revision(db_url, monkeypatch, capsys):
-    """Code that needs a newer revision than the warehouse has (say 0002 against 0001) stops."""
+    """Code that needs a newer revision than the warehouse has (the next one against head) stops."""
     import analytics  # jobs/analytics.py
 
-    monkeypatch.setattr(revision, "HEAD", "0002")
+    head, newer = revision.HEAD, f"{int(revision.HEAD) + 1:04d}"
+    monkeypatch.setattr(revision, "HEAD", newer)
     assert analytics.main(["--run-id", "r1", "--batch-date", "2024-01-01", "--db-url", db_url]) == 1
     error = capsys.readouterr().err
-    assert "is at schema revision 0001, this code needs 0002" in error and "make db-upgrade" in error
+    assert f"is at schema revision {head}, this code needs {newer}" in error and "make db-upgrade" in error
 
 
 def test_the_dag_task_upgrades_through_the_warehouse_connection(new_database, head_schema, monkeypatch):

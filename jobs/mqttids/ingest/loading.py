@@ -26,18 +26,22 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from mqttids.ingest import sources
+from mqttids.capture.fields import MQTT_PORT
+from mqttids.ingest import captures, sources
 from mqttids.ingest.copy_sink import RESULT_SCHEMA, copy_writer
 from mqttids.ingest.parsing import REASON, parse
 from mqttids.ingest.sources import Source
 from mqttids.runtime import db
-from mqttids.schema import COLUMNS, CSV_NAMES, Kind
+from mqttids.schema import COLUMNS, NAMES, Kind, read_header
 from mqttids.warehouse import tables
 
 log = logging.getLogger(__name__)
+
+CONNECTION_NAMES = tables.CONNECTION_COLUMNS
+TEST_SHARE = 0.3  # split_by=connection: the share of connections in test, as the authors' 70/30
 
 
 class ReadBackMismatch(RuntimeError):
@@ -61,6 +65,12 @@ class LoadResult:
     rejected: Counter = field(default_factory=Counter)  # split -> rows
     read: Counter = field(default_factory=Counter)  # (split, file) -> data lines in the input
     seconds: float = 0.0
+    converted: list[captures.Converted] = field(default_factory=list)  # the batch's captures
+
+    @property
+    def truncated(self) -> list[str]:
+        """Captures cut short: their packets before the cut are loaded."""
+        return [c.source_file for c in self.converted if c.truncated]
 
     @property
     def rows_loaded(self) -> int:
@@ -95,58 +105,166 @@ def _csv_line(values) -> F.Column:
     return F.concat(F.concat_ws(",", *values), F.lit("\n"))
 
 
-def _lines(spark: SparkSession, source: Source) -> DataFrame:
-    """Every line of the split's files (``raw``), with the file it came from (``source_file``)."""
+def _lines(spark: SparkSession, files: list[str]) -> DataFrame:
+    """Every line of the files (``raw``), with the file it came from (``source_file``)."""
     # Spark names files by percent-encoded URI; store the names the user gave instead.
-    plain = F.create_map(*[F.lit(x) for f in source.files for x in (sources.file_uri(spark, f), f)])
+    plain = F.create_map(*[F.lit(x) for f in files for x in (sources.file_uri(spark, f), f)])
     path = F.col("_metadata.file_path")
     # Invalid UTF-8 bytes become U+FFFD, which PostgreSQL can store (in quarantine).
-    return spark.read.text(list(source.files)).select(
+    return spark.read.text(files).select(
         F.make_valid_utf8("value").alias("raw"), F.coalesce(plain[path], path).alias("source_file")
     )
 
 
-def _not_data(raw) -> F.Column:
+def _not_data(raw: F.Column, headers: set[str]) -> F.Column:
     """Header and empty lines: the only lines that are neither loaded nor rejected.
 
-    Hadoop's line reader already ends lines at LF, CR or CRLF. Plain string
-    tests are used here rather than regular expressions: on 1M rows the
-    difference is a second of CPU.
+    Hadoop's line reader already ends lines at LF, CR or CRLF, and decompresses ``.gz`` and
+    ``.bz2`` files by their names. Plain string tests are used here rather than regular
+    expressions: on 1M rows the difference is a second of CPU.
     """
-    header = f"{CSV_NAMES[0]},"
-    return raw.startswith(header) | raw.startswith("\ufeff" + header) | (raw == "")
+    return raw.isin(*sorted(headers | {"\ufeff" + h for h in headers})) | (raw == "")
 
 
-def _read_split(spark: SparkSession, source: Source) -> DataFrame:
-    """The split's lines, without headers and empty lines."""
-    lines = _lines(spark, source)
-    return lines.where(~_not_data(F.col("raw"))).withColumn("split", F.lit(source.split))
+def _read_lines(spark: SparkSession, split: str, files: list[str], headers: set[str]) -> DataFrame:
+    """The files' lines, without their header lines and empty lines."""
+    lines = _lines(spark, files)
+    return lines.where(~_not_data(F.col("raw"), headers)).withColumn("split", F.lit(split))
 
 
-def count_read(spark: SparkSession, sources: list[Source]) -> Counter:
+def count_read(spark: SparkSession, splits: list[Source], capture_lines: DataFrame | None = None) -> Counter:
     """Data lines per (split, file), counted by a Spark job of its own over the input.
 
     The load's own totals only say what its tasks sent; this count says what the files hold
-    (every line Spark reads, less headers and empty lines), so a row dropped between the file
-    and the staging table shows as a difference instead of vanishing from both sides.
+    (every line Spark reads, less headers and empty lines; for a capture, the lines of its tshark
+    export), so a row dropped between the file and the staging table shows as a difference
+    instead of vanishing from both sides.
     """
-    lines = functools.reduce(
-        DataFrame.unionByName, [_lines(spark, s).withColumn("split", F.lit(s.split)) for s in sources]
-    )
-    per_file = lines.groupBy("split", "source_file").agg(
-        F.count(F.lit(1)).alias("lines"), F.sum(_not_data(F.col("raw")).cast("long")).alias("other")
-    )
-    return Counter({(split, file): total - other for split, file, total, other in per_file.collect()})
+    read: Counter = Counter()
+    for source in splits:
+        csvs = [f for f in source.inputs if f.kind == sources.CSV]
+        if not csvs:
+            continue
+        per_file = (
+            _lines(spark, [f.path for f in csvs])
+            .groupBy("source_file")
+            .agg(
+                F.count(F.lit(1)).alias("lines"),
+                F.sum(_not_data(F.col("raw"), {f.header_line for f in csvs}).cast("long")).alias("other"),
+            )
+        )
+        read.update({(source.split, file): total - other for file, total, other in per_file.collect()})
+    if capture_lines is not None:
+        per_capture = capture_lines.groupBy("split", "source_file").count().collect()
+        read.update({(split, file): n for split, file, n in per_capture})
+    return read
 
 
-def prepare_rows(spark: SparkSession, sources: list[Source], batch_date: date) -> DataFrame:
+def _read_split(spark: SparkSession, source: Source) -> DataFrame:
+    """All CSV lines of one split (what bench/ingest reads too)."""
+    csvs = [f for f in source.inputs if f.kind == sources.CSV]
+    return _read_lines(spark, source.split, [f.path for f in csvs], {f.header_line for f in csvs})
+
+
+def _lookup(pairs: dict[str, object], key: F.Column) -> F.Column:
+    """``pairs[key]`` as a Spark map lookup (null for a key not in it, or an empty map)."""
+    if not pairs:
+        return F.lit(None)
+    return F.create_map(*[F.lit(x) for k, v in pairs.items() for x in (k, v)])[key]
+
+
+def _connections(parsed: DataFrame, file_numbers: dict[str, int]) -> DataFrame:
+    """connection_id, capture_time and connection_seq from tcp.stream, frame.number and time.
+
+    The id is ``file number * 2**32 + tcp.stream``, the file number being the file's position
+    in the batch's ``sources`` (mqtt.ingest_batches): unique within the batch, because
+    tcp.stream numbers the connections of one file, and ports alone are reused.
+    """
+    stream = F.col("tcp_stream")
+    connection = Window.partitionBy("source_file", "tcp_stream").orderBy("frame_number")
+    file_no = _lookup(file_numbers, F.col("source_file")).cast("long")
+    return parsed.select(
+        "*",
+        F.when(stream.isNotNull(), file_no * (1 << 32) + stream).alias("connection_id"),
+        F.date_format(F.timestamp_seconds("frame_time_epoch"), "yyyy-MM-dd HH:mm:ss.SSSSSSXXX").alias(
+            "capture_time"
+        ),
+        F.when(stream.isNotNull(), F.row_number().over(connection)).alias("connection_seq"),
+    )
+
+
+def _parsed_groups(
+    spark: SparkSession, srcs: list[Source], capture_lines: DataFrame | None
+) -> list[DataFrame]:
+    """Every line of the batch parsed, one parse per distinct header (captures: tshark's)."""
+    files = [f for s in srcs for f in s.inputs]
+    file_numbers = {f.path: i for i, f in enumerate(files)}
+    by_header: dict[str, list[tuple[str, str]]] = {}
+    for source in srcs:
+        for f in source.inputs:
+            if f.kind == sources.CSV:
+                by_header.setdefault(f.header_line, []).append((source.split, f.path))
+    groups = []
+    for line, members in by_header.items():
+        splits = sorted({split for split, _ in members})
+        raw = functools.reduce(
+            DataFrame.unionByName,
+            [_read_lines(spark, sp, [p for s, p in members if s == sp], {line}) for sp in splits],
+        )
+        groups.append((raw, read_header(line), [p for _, p in members]))
+    if capture_lines is not None:
+        captures = [f.path for f in files if f.kind == sources.CAPTURE]
+        groups.append((capture_lines, sources.TSHARK_HEADER, captures))
+    parsed = []
+    labels = {f.path: f.label for f in files if f.label is not None}
+    for raw, header, paths in groups:
+        keep = ["split", "source_file", "label"]
+        raw = raw.withColumn(
+            "label", _lookup({p: labels[p] for p in paths if p in labels}, F.col("source_file"))
+        )
+        frame = parse(raw, "raw", keep=keep, header=header, label="label", fill_empty=not header.labelled)
+        if header.has_connections:
+            frame = _connections(frame, file_numbers)
+        else:
+            frame = frame.select(
+                "*",
+                *[
+                    F.lit(None).cast(t).alias(n)
+                    for n, t in (
+                        ("connection_id", "long"),
+                        ("capture_time", "string"),
+                        ("connection_seq", "int"),
+                    )
+                ],
+            )
+        parsed.append(frame.select("split", "source_file", "raw", REASON, *NAMES, *CONNECTION_NAMES))
+    return parsed
+
+
+def _split_by_connection(frame: DataFrame) -> DataFrame:
+    """Train or test by a hash of the connection id: no connection is on both sides."""
+    test = F.pmod(F.xxhash64("connection_id"), F.lit(100)) < int(TEST_SHARE * 100)
+    return frame.withColumn(
+        "split", F.when(F.col("connection_id").isNull(), F.col("split")).when(test, "test").otherwise("train")
+    )
+
+
+def prepare_rows(
+    spark: SparkSession,
+    sources: list[Source],
+    batch_date: date,
+    capture_lines: DataFrame | None = None,
+    split_by: str | None = None,
+) -> DataFrame:
     """One row per input line: ``ok``, the COPY ``line``, ``split`` and ``target``.
 
     The COPY line is built here, in the JVM, so the Python side only moves
     bytes: packets get the typed values, rejected rows the raw line and reason.
+    ``capture_lines`` are the tshark exports of the batch's captures (:mod:`captures`).
     """
-    raw = functools.reduce(DataFrame.unionByName, [_read_split(spark, s) for s in sources])
-    parsed = parse(raw, "raw", keep=["split", "source_file"])
+    parsed = functools.reduce(DataFrame.unionByName, _parsed_groups(spark, sources, capture_lines))
+    if split_by == "connection":
+        parsed = _split_by_connection(parsed)
     ok = F.col(REASON).isNull()
     day = F.lit(batch_date.isoformat())
     source = _csv_text(F.col("source_file"))
@@ -154,6 +272,9 @@ def prepare_rows(spark: SparkSession, sources: list[Source], batch_date: date) -
     for col in COLUMNS:
         typed = F.col(col.name).cast("string")
         packet.append(_csv_text(typed) if col.kind in (Kind.TEXT, Kind.LABEL) else typed)
+    # concat_ws skips nulls: an empty unquoted cell is COPY's NULL.
+    packet = [F.coalesce(v, F.lit("")) for v in packet]
+    packet += [F.coalesce(F.col(n).cast("string"), F.lit("")) for n in CONNECTION_NAMES]
     rejected = [
         day,
         F.col("split"),
@@ -264,26 +385,28 @@ def copy_rows(rows: DataFrame, url: str, packets: str, rejected: str) -> LoadRes
 def verify_staged(conn, packets: str, rejected: str, sent: LoadResult) -> None:
     """Compare the staging tables with what the tasks reported sending, and each file with its lines."""
     with conn.cursor() as cur:
-        cur.execute(f"SELECT split, target, count(*) FROM {packets} GROUP BY 1, 2")
+        cur.execute(f"SELECT split, coalesce(target, ''), count(*) FROM {packets} GROUP BY 1, 2")
         stored = Counter({(s, t): n for s, t, n in cur.fetchall()})
         cur.execute(f"SELECT split, count(*) FROM {rejected} GROUP BY 1")
         stored_rejected = Counter(dict(cur.fetchall()))
         cur.execute(
-            f"SELECT split, source_file, count(*) FROM (SELECT split, source_file FROM {packets} "
-            f"UNION ALL SELECT split, source_file FROM {rejected}) staged GROUP BY 1, 2"
+            f"SELECT source_file, count(*) FROM (SELECT source_file FROM {packets} "
+            f"UNION ALL SELECT source_file FROM {rejected}) staged GROUP BY 1"
         )
-        per_file = Counter({(s, f): n for s, f, n in cur.fetchall()})
+        per_file = Counter(dict(cur.fetchall()))
+    read = Counter()  # per file: split_by may file a file's rows under both splits
+    for (_, file), n in sent.read.items():
+        read[file] += n
     if stored != sent.loaded or stored_rejected != sent.rejected:
         raise ReadBackMismatch(
             f"read-back check failed, batch not published: sent {dict(sent.loaded)} "
             f"rejected {dict(sent.rejected)}, staged {dict(stored)} rejected {dict(stored_rejected)}"
         )
-    if per_file != sent.read:
+    if per_file != read:
         detail = "; ".join(
-            f"{split} {file}: {sent.read[key]:,} data lines read, {per_file[key]:,} staged"
-            for key in sorted(set(per_file) | set(sent.read))
-            if per_file[key] != sent.read[key]
-            for split, file in [key]
+            f"{file}: {read[file]:,} data lines read, {per_file[file]:,} staged"
+            for file in sorted(set(per_file) | set(read))
+            if per_file[file] != read[file]
         )
         raise ReadBackMismatch(
             f"read-back check failed, batch not published: rows were lost or added between the files "
@@ -307,10 +430,11 @@ def publish(conn, packets: str, rejected: str, result: LoadResult, sources: list
         cur.execute(f"DROP TABLE {rejected}")
         cur.execute(
             f"INSERT INTO {tables.BATCHES} AS b (batch_date, sources, rows_read, rows_loaded, "
-            "rows_rejected, seconds) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (batch_date) DO "
+            "rows_rejected, seconds, truncated_files) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (batch_date) DO "
             "UPDATE SET sources = EXCLUDED.sources, rows_read = EXCLUDED.rows_read, "
             "rows_loaded = EXCLUDED.rows_loaded, rows_rejected = EXCLUDED.rows_rejected, "
-            "seconds = EXCLUDED.seconds, loaded_at = now()",
+            "seconds = EXCLUDED.seconds, truncated_files = EXCLUDED.truncated_files, loaded_at = now()",
             (
                 day,
                 [f for s in sources for f in s.files],
@@ -318,27 +442,69 @@ def publish(conn, packets: str, rejected: str, result: LoadResult, sources: list
                 result.rows_loaded,
                 result.rows_rejected,
                 result.seconds,
+                result.truncated,
             ),
         )
     conn.commit()
 
 
-def load_batch(spark: SparkSession, sources: list[Source], url: str, batch_date: date) -> LoadResult:
-    """Load the sources as batch ``batch_date``, replacing an earlier load of it."""
+def _convert_captures(
+    spark: SparkSession, srcs: list[Source], mqtt_ports: list[int]
+) -> captures.Batch | None:
+    """The tshark exports of the batch's captures (None without captures), logged."""
+    ports = sources.mqtt_ports(spark, srcs, mqtt_ports)
+    wanted = [(s.split, f.path, ports[f.path]) for s in srcs for f in s.inputs if f.kind == sources.CAPTURE]
+    if not wanted:
+        return None
+    log.info(
+        "converting %d captures with tshark (MQTT on TCP ports %s)",
+        len(wanted),
+        sorted({p for _, _, ps in wanted for p in ps}),
+    )
+    batch = captures.convert(spark, wanted)
+    for c in batch.files:
+        log.info("%s: %d packets in %.1f s", c.source_file, c.packets, c.seconds)
+        if c.truncated:
+            log.warning(
+                "%s is truncated: its %d packets before the cut are loaded (%s)",
+                c.source_file,
+                c.packets,
+                c.stderr,
+            )
+    return batch
+
+
+def load_batch(
+    spark: SparkSession,
+    sources: list[Source],
+    url: str,
+    batch_date: date,
+    mqtt_ports: list[int] | None = None,
+    split_by: str | None = None,
+) -> LoadResult:
+    """Load the sources as batch ``batch_date``, replacing an earlier load of it.
+
+    Captures are converted first (``mqtt_ports``: the broker ports to decode as MQTT, beside
+    those of a ``corpus.json`` next to the captures); ``split_by="connection"`` files each
+    connection under train or test by its id instead of the split it was given under.
+    """
     started = time.monotonic()
     # Parsing 34 columns makes one huge generated method under whole-stage
     # codegen, which the JVM refuses to JIT-compile: per-operator codegen
     # keeps methods small and measured 5x faster here.
     spark.conf.set("spark.sql.codegen.wholeStage", "false")
+    converted = _convert_captures(spark, sources, list(mqtt_ports or [MQTT_PORT]))
     conn = db.connect(url, application="mqttids-ingest")
     try:
         lock_batch(conn, batch_date)  # released when the connection closes
         packets, rejected = create_staging(conn, batch_date)
         try:
             log.info("loading batch %s from %s", batch_date, ", ".join(s.uri for s in sources))
-            result = copy_rows(prepare_rows(spark, sources, batch_date), url, packets, rejected)
+            rows = prepare_rows(spark, sources, batch_date, converted and converted.lines, split_by)
+            result = copy_rows(rows, url, packets, rejected)
             result.batch_date = batch_date
-            result.read = count_read(spark, sources)
+            result.read = count_read(spark, sources, converted and converted.lines)
+            result.converted = converted.files if converted else []
             verify_staged(conn, packets, rejected, result)
             result.seconds = time.monotonic() - started
             publish(conn, packets, rejected, result, sources)
@@ -350,4 +516,6 @@ def load_batch(spark: SparkSession, sources: list[Source], url: str, batch_date:
             raise
     finally:
         conn.close()
+        if converted is not None:
+            converted.release()
     return result

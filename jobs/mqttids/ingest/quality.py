@@ -2,9 +2,14 @@
 
 A batch passes when it was loaded, every data line the load read was either
 stored or rejected, ``mqtt.packets`` holds the rows the load recorded, its
-reject ratio is under a threshold, and every class has rows in every split (a model trained without a class,
-or analytics over a half-empty batch, would be silently wrong). All checks
+reject ratio is under a threshold, every class has rows in every split (a
+model trained without a class, or analytics over a half-empty batch, would be
+silently wrong), and every capture holds MQTT (a capture without any, most
+often of a broker on another port than 1883, loads its TCP packets but says
+nothing about MQTT). All checks
 run, and a failure lists every check that failed, not just the first.
+Unlabelled packets (captures matching no class) are counted but not checked:
+analytics and learning read labelled packets only.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ class GateReport:
     rows_read: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
-    counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    counts: dict[tuple[str, str | None], int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def reject_ratio(self) -> float:
@@ -44,6 +50,7 @@ class GateReport:
             f"{self.rows_rejected:,} rejected (ratio {self.reject_ratio:.4%})"
         ]
         lines += [f"  - {f}" for f in self.failures]
+        lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
 
@@ -67,6 +74,13 @@ def check_batch(conn, batch_date: date, max_reject_ratio: float) -> GateReport:
             (batch_date,),
         )
         report.counts = {(split, target): n for split, target, n in cur.fetchall()}
+        # Files with a capture time are captures (or per-class CSVs): each must hold some MQTT.
+        cur.execute(
+            f"SELECT source_file, count(*) FROM {tables.PACKETS} WHERE batch_date = %s "
+            "AND capture_time IS NOT NULL GROUP BY 1 HAVING max(mqtt_msgtype) = 0 ORDER BY 1",
+            (batch_date,),
+        )
+        no_mqtt = cur.fetchall()
     unaccounted = report.rows_read - report.rows_loaded - report.rows_rejected
     if unaccounted:
         report.failures.append(
@@ -86,6 +100,17 @@ def check_batch(conn, batch_date: date, max_reject_ratio: float) -> GateReport:
     empty = [f"{s}/{t}" for s in SPLITS for t in LABELS if report.counts.get((s, t), 0) == 0]
     if empty:
         report.failures.append(f"classes with no rows: {', '.join(empty)}")
+    for source_file, packets in no_mqtt:
+        report.failures.append(
+            f"{source_file} holds no MQTT: its {packets:,} TCP packets loaded, none decoded as MQTT "
+            "(a broker on another port than 1883? give --mqtt-ports / the mqtt_ports param)"
+        )
+    unlabelled = sum(n for (_, target), n in report.counts.items() if target is None)
+    if unlabelled:
+        report.notes.append(
+            f"{unlabelled:,} packets are unlabelled (captures matching no class): kept for scoring, "
+            "left out of analytics and learning"
+        )
     if report.failures:
         raise QualityGateFailed(str(report))
     return report

@@ -89,6 +89,12 @@ MAX_REJECT_RATIO = Setting(
     "Quality gate: the largest share of rejected rows a batch may have, 0..1 (the `max_reject_ratio` "
     "param overrides it per run).",
 )
+MQTT_PORTS = Setting(
+    "MQTTIDS_MQTT_PORTS",
+    "1883",
+    "TCP ports tshark decodes as MQTT when ingesting captures, comma-separated (a corpus.json "
+    "beside the captures adds its port).",
+)
 SCHEDULE = Setting(
     "MQTTIDS_SCHEDULE",
     "@daily",

@@ -78,9 +78,13 @@ def check_input(url: str, batches: BatchRange) -> None:
 
 
 def predicates(batches: BatchRange, buckets: int) -> list[str]:
-    """One JDBC partition per split and part_no bucket, each restricted to ``batches``."""
+    """One JDBC partition per split and part_no bucket, each restricted to ``batches``.
+
+    Only labelled packets: analytics and learning are per class, while the unlabelled packets of
+    captures that match no class wait to be scored.
+    """
     return [
-        f"split = '{split}' AND part_no % {buckets} = {bucket} AND {batches.sql()}"
+        f"split = '{split}' AND part_no % {buckets} = {bucket} AND {batches.sql()} AND target IS NOT NULL"
         for split in SPLITS
         for bucket in range(buckets)
     ]

@@ -35,4 +35,8 @@ TWEET_TERM_COUNTS = f"{SCHEMA}.tweet_term_counts"
 
 # Columns ingest adds in front of the 34 MQTTset columns.
 LOAD_COLUMNS: tuple[str, ...] = ("batch_date", "split", "source_file", "part_no")
-PACKET_COLUMNS: tuple[str, ...] = LOAD_COLUMNS + tuple(c.name for c in COLUMNS)
+# Columns that tie a packet to its TCP connection (revision 0002, which documents them): NULL for
+# the train/test CSVs, which dropped them. Built by ingest from tcp.stream, frame.number and
+# frame.time_epoch.
+CONNECTION_COLUMNS: tuple[str, ...] = ("connection_id", "capture_time", "connection_seq")
+PACKET_COLUMNS: tuple[str, ...] = LOAD_COLUMNS + tuple(c.name for c in COLUMNS) + CONNECTION_COLUMNS
