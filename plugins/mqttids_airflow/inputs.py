@@ -92,7 +92,7 @@ def capture_params() -> dict[str, Param]:
             type=["null", "string"],
             enum=[None, "connection"],
             description="'connection' with train_uri only: file each TCP connection under train or "
-            "test (70/30), so no connection is in both. Empty: the splits as given.",
+            "test (70/30), so no connection is in both, e.g. connection. Empty: the splits as given.",
         ),
     }
 

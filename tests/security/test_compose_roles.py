@@ -27,6 +27,7 @@ CHECK = ROOT / "docker" / "check-secrets.sh"
 PASSWORDS = {
     "MQTTIDS_DB_PASSWORD": "warehouse-Owner_pw1",
     "AIRFLOW_DB_PASSWORD": "airflow-Metadata_pw2",
+    "MLFLOW_DB_PASSWORD": "mlflow-Backend_pw4",
     "MQTTIDS_ANALYST_PASSWORD": "read-Only_analyst3",
 }
 GOOD_SECRETS = {
@@ -91,6 +92,7 @@ def test_each_role_reaches_its_own_database_only(server):
     for user, own, other, password in (
         ("mqttids", "mqttids", "airflow", "MQTTIDS_DB_PASSWORD"),
         ("airflow", "airflow", "mqttids", "AIRFLOW_DB_PASSWORD"),
+        ("mlflow", "mlflow", "airflow", "MLFLOW_DB_PASSWORD"),
         ("mqttids_analyst", "mqttids", "airflow", "MQTTIDS_ANALYST_PASSWORD"),
     ):
         _connect(server, user, own, password).close()
@@ -106,10 +108,10 @@ def test_no_role_but_the_superuser_has_powers(server):
     with conn.cursor() as cur:
         cur.execute(
             "SELECT rolname, rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls "
-            "FROM pg_roles WHERE rolname IN ('mqttids', 'airflow', 'mqttids_analyst') ORDER BY 1"
+            "FROM pg_roles WHERE rolname IN ('mqttids', 'airflow', 'mlflow', 'mqttids_analyst') ORDER BY 1"
         )
         rows = cur.fetchall()
-    assert [r[0] for r in rows] == ["airflow", "mqttids", "mqttids_analyst"]
+    assert [r[0] for r in rows] == ["airflow", "mlflow", "mqttids", "mqttids_analyst"]
     assert all(r[1:] == (False,) * 5 for r in rows)
     assert "permission denied to create role" in _denied(conn, "CREATE ROLE intruder")
     assert "permission denied to create database" in _denied(conn, "CREATE DATABASE other")
@@ -158,6 +160,7 @@ def test_placeholder_secrets_stop_the_stack():
     assert copied.returncode == 1
     for name in ("POSTGRES_SUPERUSER_PASSWORD", "MQTTIDS_DB_PASSWORD", "AIRFLOW_DB_PASSWORD"):
         assert f"secrets-check: {name} is the placeholder" in copied.stderr
+    assert "secrets-check: MLFLOW_DB_PASSWORD still contains a placeholder" in copied.stderr
     assert "AIRFLOW_FERNET_KEY is empty" in copied.stderr
     assert "refusing to start the stack" in copied.stderr
     for bad, reason in (
