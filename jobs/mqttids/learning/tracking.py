@@ -114,6 +114,9 @@ def code_version() -> str:
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.relative_to(jobs).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    # The package also ships the cluster's tshark initialization action under this name.
+    init = jobs.parent / "scripts" / "dataproc-install-tshark.sh"
+    digest.update(b"install-tshark.sh\0" + init.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
 
 
