@@ -14,21 +14,22 @@ hand (``python -m mqttids_airflow.code_package OUT_DIR``).
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-JOBS_DIR = Path(__file__).resolve().parents[2] / "jobs"
-LIBRARY = "mqttids"
+from mqttids.runtime.code_version import (
+    JOBS_DIR,
+    LIBRARY,
+    TSHARK_INIT,
+    TSHARK_INIT_NAME,
+    code_version,
+    entry_points,
+    library_files,
+)
+
 LIBRARY_ZIP = f"{LIBRARY}.zip"
-# The warehouse migrations run from Airflow (the DAGs' first task), never on a cluster, and need
-# Alembic, which Dataproc images lack: they stay out of the package.
-MIGRATIONS = Path(LIBRARY, "warehouse", "migrations")
-# The cluster's initialization action that installs tshark on every node (captures need it).
-TSHARK_INIT = JOBS_DIR.parent / "scripts" / "dataproc-install-tshark.sh"
-TSHARK_INIT_NAME = "install-tshark.sh"
 # Fixed entry times make the zip byte-identical for identical sources.
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -39,30 +40,6 @@ class Package:
 
     version: str
     files: dict[str, Path]
-
-
-def entry_points(jobs_dir: Path = JOBS_DIR) -> list[Path]:
-    """The job programs: every ``jobs/*.py``, so a new job ships without a change here."""
-    return sorted(jobs_dir.glob("*.py"))
-
-
-def library_files(jobs_dir: Path = JOBS_DIR) -> list[Path]:
-    """The shared library's Python files (caches, other files and the migrations are not shipped)."""
-    return sorted(
-        p
-        for p in (jobs_dir / LIBRARY).rglob("*.py")
-        if "__pycache__" not in p.parts and not p.relative_to(jobs_dir).is_relative_to(MIGRATIONS)
-    )
-
-
-def code_version(jobs_dir: Path = JOBS_DIR) -> str:
-    """12 hex digits of SHA-256 over the names and bytes of every shipped source file."""
-    digest = hashlib.sha256()
-    for path in entry_points(jobs_dir) + library_files(jobs_dir):
-        digest.update(path.relative_to(jobs_dir).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    digest.update(TSHARK_INIT_NAME.encode() + b"\0" + TSHARK_INIT.read_bytes() + b"\0")
-    return digest.hexdigest()[:12]
 
 
 def _write_zip(jobs_dir: Path, target: Path) -> None:

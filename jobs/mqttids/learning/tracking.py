@@ -17,7 +17,6 @@ before anything is trained, so a trainer fails at once, not after an hour.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from mqttids.runtime import code_version as code_version_of
 from mqttids.runtime import config
 
 log = logging.getLogger(__name__)
@@ -98,26 +98,13 @@ def connect(uri: str | None = None):
 
 
 def code_version() -> str:
-    """12 hex digits of SHA-256 over the library's sources: the Dataproc package's version
-    (plugins/mqttids_airflow/code_package.py computes the same; a test compares them)."""
+    """The Dataproc package's version of this code (:mod:`mqttids.runtime.code_version`), or
+    MQTTIDS_CODE_VERSION where the code runs from the zip and has no files to hash."""
     if config.CODE_VERSION.get():
         return config.CODE_VERSION.get()
-    jobs = Path(__file__).resolve().parents[2]
-    migrations = Path("mqttids", "warehouse", "migrations")  # not shipped to Dataproc: not hashed
-    files = sorted(jobs.glob("*.py")) + sorted(
-        p
-        for p in (jobs / "mqttids").rglob("*.py")
-        if "__pycache__" not in p.parts and not p.relative_to(jobs).is_relative_to(migrations)
-    )
-    if not files:  # running from a zip: no files to hash
+    if not code_version_of.library_files():  # running from a zip
         return "unknown"
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.relative_to(jobs).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    # The package also ships the cluster's tshark initialization action under this name.
-    init = jobs.parent / "scripts" / "dataproc-install-tshark.sh"
-    digest.update(b"install-tshark.sh\0" + init.read_bytes() + b"\0")
-    return digest.hexdigest()[:12]
+    return code_version_of.code_version()
 
 
 def experiment_id(client, dag_id: str) -> str:
