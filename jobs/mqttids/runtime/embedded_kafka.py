@@ -13,7 +13,6 @@ Run ``python -m mqttids.runtime.embedded_kafka start|stop|url`` to manage it by 
 
 from __future__ import annotations
 
-import contextlib
 import importlib.resources
 import logging
 import os
@@ -65,22 +64,6 @@ def _accepts(port: int) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _reap(pid: int) -> None:
-    """Collect the exit status when this process started the broker (else it lingers as a zombie)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-
-
 def _running(directory: Path) -> tuple[int, int] | None:
     """(pid, port) of a live broker started from this state dir."""
     try:
@@ -88,7 +71,7 @@ def _running(directory: Path) -> tuple[int, int] | None:
         port = int((directory / "broker.port").read_text())
     except (FileNotFoundError, ValueError):
         return None
-    return (pid, port) if _alive(pid) and _accepts(port) else None
+    return (pid, port) if service_cli.alive(pid) and _accepts(port) else None
 
 
 def _free_port() -> int:
@@ -146,10 +129,9 @@ def stop(directory: Path | None = None) -> None:
     pid = running[0]
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
-    while _alive(pid) and time.monotonic() < deadline:
-        _reap(pid)
+    while service_cli.alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if _alive(pid):
+    if service_cli.alive(pid):
         os.kill(pid, signal.SIGKILL)
     (directory / "broker.pid").unlink(missing_ok=True)
 

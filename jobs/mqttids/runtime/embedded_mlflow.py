@@ -91,28 +91,13 @@ def healthy(uri: str, timeout: float = 3.0) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
-    try:  # reap it first if it is our own child that exited (a zombie still takes signals)
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def running_uri(folder: Path | None = None) -> str | None:
     """The URI of the embedded server if it runs and answers, else None."""
     try:
         state = json.loads(_state_file(folder).read_text())
     except (OSError, ValueError):
         return None
-    if _alive(int(state["pid"])) and healthy(state["uri"]):
+    if service_cli.alive(int(state["pid"])) and healthy(state["uri"]):
         return state["uri"]
     return None
 
@@ -204,10 +189,10 @@ def stop(folder: Path | None = None) -> None:
     except (OSError, ValueError):
         return
     pid = int(state["pid"])
-    if _alive(pid):
+    if service_cli.alive(pid):
         os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + 20
-        while _alive(pid) and time.monotonic() < deadline:
+        while service_cli.alive(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
     _state_file(folder).unlink(missing_ok=True)
 

@@ -1,9 +1,11 @@
-"""The start/stop/url command line shared by the embedded services (PostgreSQL, Kafka)."""
+"""What the embedded services (PostgreSQL, Kafka, MLflow) share: their start/stop/url command line,
+and telling whether a server process they started is still alive."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable
 
@@ -32,3 +34,20 @@ def main(
     else:
         print(ensure_running())
     return 0
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs; a server this process started and that exited is reaped first
+    (a zombie still takes signals, and would otherwise linger)."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
