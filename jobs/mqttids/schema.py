@@ -2,7 +2,7 @@
 
 MQTTset files have 34 columns named after tshark fields (``tcp.flags``,
 ``mqtt.hdrflags``...). This module says, once, how each column is renamed,
-typed, parsed and constrained. Spark parsing (:mod:`mqttids.ingest.parsing`), the
+typed, parsed and constrained. The ingest's parser (:mod:`mqttids.ingest.parsing`), the
 column order ingest writes (:mod:`mqttids.warehouse.tables`) and the sample generator all
 derive from :data:`COLUMNS`. The table ``mqtt.packets`` is frozen in the warehouse
 migrations instead (a revision must never change), and tests/warehouse checks that the
@@ -18,9 +18,11 @@ absent" in every MQTT column, and hex flags come in any width
 from __future__ import annotations
 
 import csv
-import re
 from dataclasses import dataclass
 from enum import Enum
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 
 class Kind(Enum):
@@ -136,19 +138,30 @@ HEX_DIGITS = 15  # ... up to this many significant digits (a long holds them all
 NUMBER_PATTERN = r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$"
 
 
-def number_value(text: str) -> float | None:
-    """The number a cell spells (hex or decimal, any width or notation), or None if it is none.
+def number_values(texts: pa.Array) -> pa.Array:
+    """The numbers trimmed cells spell (hex or decimal, any width or notation), null where none.
 
-    This is the reference the Spark parser (:mod:`mqttids.ingest.parsing`) implements with the
-    same patterns; whether the value is integral and in range is checked separately.
+    The one implementation of the spelling rule: the ingest's Arrow parser
+    (:mod:`mqttids.ingest.parsing`) calls it on each batch's distinct cells, and
+    :func:`number_value` on one cell. Whether a value is integral and in range is checked
+    separately. Arrow's casts read ``0x18`` and ``1e3`` but also ``nan`` and ``inf``: the patterns
+    decide first what is a number, the casts only compute its value.
     """
-    text = text.strip()
-    if re.match(HEX_PATTERN, text):
-        digits = text[2:].lstrip("0")
-        return float(int(digits or "0", 16)) if len(digits) <= HEX_DIGITS else None
-    if re.match(NUMBER_PATTERN, text):
-        return float(text)
-    return None
+    texts = pc.cast(texts, pa.string())
+    digits = pc.utf8_ltrim(pc.utf8_slice_codeunits(texts, 2), "0")
+    is_hex = pc.and_(
+        pc.match_substring_regex(texts, HEX_PATTERN), pc.less_equal(pc.utf8_length(digits), HEX_DIGITS)
+    )
+    hex_text = pc.binary_join_element_wise("0x", pc.if_else(pc.equal(digits, ""), "0", digits), "")
+    as_hex = pc.cast(pc.if_else(is_hex, hex_text, pa.scalar(None, pa.string())), pa.int64())
+    is_decimal = pc.match_substring_regex(texts, NUMBER_PATTERN)
+    as_decimal = pc.cast(pc.if_else(is_decimal, texts, pa.scalar(None, pa.string())), pa.float64())
+    return pc.if_else(is_hex, pc.cast(as_hex, pa.float64()), as_decimal)
+
+
+def number_value(text: str) -> float | None:
+    """The number one cell spells, or None if it is none (:func:`number_values` on one cell)."""
+    return number_values(pa.array([text.strip()], pa.string()))[0].as_py()
 
 
 def label_value(text: str) -> str | None:

@@ -8,6 +8,7 @@ itself for text) and compared with what PostgreSQL returns.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import socket
@@ -658,7 +659,7 @@ def test_a_row_lost_between_the_file_and_the_copy_is_caught(
 
     def prepare_rows_losing_one(*args):
         lost = F.col("source_file").endswith(real_rows[0].name) & (F.col("raw") == first_train_row)
-        return real_prepare(*args).where(~lost)
+        return [dataclasses.replace(rows, frame=rows.frame.where(~lost)) for rows in real_prepare(*args)]
 
     monkeypatch.setattr(loading, "prepare_rows", prepare_rows_losing_one)
 

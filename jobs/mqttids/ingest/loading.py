@@ -23,24 +23,28 @@ import logging
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from mqttids.capture.fields import MQTT_PORT
 from mqttids.ingest import captures, sources
-from mqttids.ingest.copy_sink import RESULT_SCHEMA, copy_writer
-from mqttids.ingest.parsing import REASON, parse
+from mqttids.ingest.copy_sink import PREPARED, REJECTED_COLUMNS, RESULT_SCHEMA, copy_writer
+from mqttids.ingest.parsing import parse, parse_lines
 from mqttids.ingest.sources import Source
 from mqttids.runtime import db
-from mqttids.schema import COLUMNS, NAMES, Kind, read_header
+from mqttids.schema import Header, read_header
 from mqttids.warehouse import tables
 
 log = logging.getLogger(__name__)
 
 CONNECTION_NAMES = tables.CONNECTION_COLUMNS
+ARROW_BATCH_ROWS = 50_000  # lines per Arrow batch that a task parses and COPYs at once
 TEST_SHARE = 0.3  # split_by=connection: the share of connections in test, as the authors' 70/30
 
 
@@ -84,25 +88,6 @@ class LoadResult:
     def rows_read(self) -> int:
         """Data lines in the input files, as Spark counted them apart from the load."""
         return sum(self.read.values())
-
-
-def _csv_text(value):
-    """A text value for COPY's CSV format: quoted only when it has to be.
-
-    Fields were split on commas, so only quotes (and commas in file paths)
-    need quoting; checking first avoids a regex on every cell.
-    """
-    quoted = F.concat(F.lit('"'), F.replace(value, F.lit('"'), F.lit('""')), F.lit('"'))
-    return F.when(value.contains('"') | value.contains(","), quoted).otherwise(value)
-
-
-def _storable(text):
-    """PostgreSQL text cannot hold NUL: quarantined text shows it as U+FFFD instead."""
-    return F.replace(text, F.lit("\u0000"), F.lit("\ufffd"))
-
-
-def _csv_line(values) -> F.Column:
-    return F.concat(F.concat_ws(",", *values), F.lit("\n"))
 
 
 def _lines(spark: SparkSession, files: list[str]) -> DataFrame:
@@ -173,6 +158,47 @@ def _lookup(pairs: dict[str, object], key: F.Column) -> F.Column:
     return F.create_map(*[F.lit(x) for k, v in pairs.items() for x in (k, v)])[key]
 
 
+@dataclass(frozen=True)
+class Rows:
+    """Rows for the COPY job: a DataFrame, and how its tasks turn a batch into typed rows."""
+
+    frame: DataFrame
+    prepare: Callable[[pa.RecordBatch], pa.Table]
+    day: str  # the batch date (ISO), written into every row
+
+
+def _lines_prepare(header: Header, labels: dict[str, str]) -> Callable[[pa.RecordBatch], pa.Table]:
+    """Parse a batch of ``split, source_file, raw`` lines in the task, with each file's label."""
+    fill_empty = not header.labelled  # tshark's empty cells, as the authors' fillna(0) read them
+
+    def prepare(batch: pa.RecordBatch) -> pa.Table:
+        parsed = parse_lines(batch.column("raw"), header, fill_empty)
+        if not header.labelled:
+            files = pc.dictionary_encode(batch.column("source_file"))
+            named = pa.array([labels.get(f) for f in files.dictionary.to_pylist()], pa.string())
+            parsed = parsed.set_column(
+                parsed.schema.get_field_index("target"), "target", pc.take(named, files.indices)
+            )
+        n = len(batch)
+        extra = {
+            "split": batch.column("split"),
+            "source_file": batch.column("source_file"),
+            "raw": batch.column("raw"),
+        }
+        extra |= {
+            n_: pa.nulls(n, t)
+            for n_, t in zip(CONNECTION_NAMES, (pa.int64(), pa.string(), pa.int32()), strict=True)
+        }
+        return pa.table({name: extra[name] if name in extra else parsed.column(name) for name in PREPARED})
+
+    return prepare
+
+
+def _typed_prepare(batch: pa.RecordBatch) -> pa.Table:
+    """Rows Spark already parsed (and gave connection columns): nothing left to do."""
+    return pa.Table.from_batches([batch]).select(list(PREPARED))
+
+
 def _connections(parsed: DataFrame, file_numbers: dict[str, int]) -> DataFrame:
     """connection_id, capture_time and connection_seq from tcp.stream, frame.number and time.
 
@@ -193,12 +219,31 @@ def _connections(parsed: DataFrame, file_numbers: dict[str, int]) -> DataFrame:
     )
 
 
-def _parsed_groups(
-    spark: SparkSession, srcs: list[Source], capture_lines: DataFrame | None
-) -> list[DataFrame]:
-    """Every line of the batch parsed, one parse per distinct header (captures: tshark's)."""
+def _split_by_connection(frame: DataFrame) -> DataFrame:
+    """Train or test by a hash of the connection id: no connection is on both sides."""
+    test = F.pmod(F.xxhash64("connection_id"), F.lit(100)) < int(TEST_SHARE * 100)
+    return frame.withColumn(
+        "split", F.when(F.col("connection_id").isNull(), F.col("split")).when(test, "test").otherwise("train")
+    )
+
+
+def prepare_rows(
+    spark: SparkSession,
+    srcs: list[Source],
+    batch_date: date,
+    capture_lines: DataFrame | None = None,
+    split_by: str | None = None,
+) -> list[Rows]:
+    """Every line of the batch, grouped by header (captures: tshark's), ready for the COPY job.
+
+    Lines of files without connection fields (the train/test CSVs) go to the tasks as they are
+    and are parsed there. Lines with them are parsed by Spark first, because a connection's
+    ``connection_seq`` needs all its packets (a window over the batch).
+    ``capture_lines`` are the tshark exports of the batch's captures (:mod:`captures`).
+    """
     files = [f for s in srcs for f in s.inputs]
     file_numbers = {f.path: i for i, f in enumerate(files)}
+    labels = {f.path: f.label for f in files if f.label is not None}
     by_header: dict[str, list[tuple[str, str]]] = {}
     for source in srcs:
         for f in source.inputs:
@@ -211,83 +256,21 @@ def _parsed_groups(
             DataFrame.unionByName,
             [_read_lines(spark, sp, [p for s, p in members if s == sp], {line}) for sp in splits],
         )
-        groups.append((raw, read_header(line), [p for _, p in members]))
+        groups.append((raw, read_header(line)))
     if capture_lines is not None:
-        captures = [f.path for f in files if f.kind == sources.CAPTURE]
-        groups.append((capture_lines, sources.TSHARK_HEADER, captures))
-    parsed = []
-    labels = {f.path: f.label for f in files if f.label is not None}
-    for raw, header, paths in groups:
+        groups.append((capture_lines.select("split", "source_file", "raw"), sources.TSHARK_HEADER))
+    rows = []
+    for raw, header in groups:
+        if not header.has_connections:
+            rows.append(Rows(raw, _lines_prepare(header, labels), batch_date.isoformat()))
+            continue
+        frame = raw.withColumn("label", _lookup(labels, F.col("source_file")))
         keep = ["split", "source_file", "label"]
-        raw = raw.withColumn(
-            "label", _lookup({p: labels[p] for p in paths if p in labels}, F.col("source_file"))
-        )
-        frame = parse(raw, "raw", keep=keep, header=header, label="label", fill_empty=not header.labelled)
-        if header.has_connections:
-            frame = _connections(frame, file_numbers)
-        else:
-            frame = frame.select(
-                "*",
-                *[
-                    F.lit(None).cast(t).alias(n)
-                    for n, t in (
-                        ("connection_id", "long"),
-                        ("capture_time", "string"),
-                        ("connection_seq", "int"),
-                    )
-                ],
-            )
-        parsed.append(frame.select("split", "source_file", "raw", REASON, *NAMES, *CONNECTION_NAMES))
-    return parsed
-
-
-def _split_by_connection(frame: DataFrame) -> DataFrame:
-    """Train or test by a hash of the connection id: no connection is on both sides."""
-    test = F.pmod(F.xxhash64("connection_id"), F.lit(100)) < int(TEST_SHARE * 100)
-    return frame.withColumn(
-        "split", F.when(F.col("connection_id").isNull(), F.col("split")).when(test, "test").otherwise("train")
-    )
-
-
-def prepare_rows(
-    spark: SparkSession,
-    sources: list[Source],
-    batch_date: date,
-    capture_lines: DataFrame | None = None,
-    split_by: str | None = None,
-) -> DataFrame:
-    """One row per input line: ``ok``, the COPY ``line``, ``split`` and ``target``.
-
-    The COPY line is built here, in the JVM, so the Python side only moves
-    bytes: packets get the typed values, rejected rows the raw line and reason.
-    ``capture_lines`` are the tshark exports of the batch's captures (:mod:`captures`).
-    """
-    parsed = functools.reduce(DataFrame.unionByName, _parsed_groups(spark, sources, capture_lines))
-    if split_by == "connection":
-        parsed = _split_by_connection(parsed)
-    ok = F.col(REASON).isNull()
-    day = F.lit(batch_date.isoformat())
-    source = _csv_text(F.col("source_file"))
-    packet = [day, F.col("split"), source, F.spark_partition_id()]
-    for col in COLUMNS:
-        typed = F.col(col.name).cast("string")
-        packet.append(_csv_text(typed) if col.kind in (Kind.TEXT, Kind.LABEL) else typed)
-    # concat_ws skips nulls: an empty unquoted cell is COPY's NULL.
-    packet = [F.coalesce(v, F.lit("")) for v in packet]
-    packet += [F.coalesce(F.col(n).cast("string"), F.lit("")) for n in CONNECTION_NAMES]
-    rejected = [
-        day,
-        F.col("split"),
-        source,
-        _csv_text(_storable(F.col("raw"))),
-        _csv_text(_storable(F.col(REASON))),
-    ]
-    return parsed.select(
-        ok.alias("ok"),
-        F.when(ok, _csv_line(packet)).otherwise(_csv_line(rejected)).alias("line"),
-        "split",
-        F.coalesce(F.col("target"), F.lit("")).alias("target"),
-    )
+        frame = _connections(parse(frame, "raw", keep, header, "label", not header.labelled), file_numbers)
+        if split_by == "connection":
+            frame = _split_by_connection(frame)
+        rows.append(Rows(frame.select(*PREPARED), _typed_prepare, batch_date.isoformat()))
+    return rows
 
 
 def _staging_names(batch_date: date) -> tuple[str, str]:
@@ -365,16 +348,23 @@ def _copy_sql(table: str, columns: tuple[str, ...]) -> str:
     return f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
 
 
-def copy_rows(rows: DataFrame, url: str, packets: str, rejected: str) -> LoadResult:
-    """Run the Spark job that COPYs every row; return what the tasks sent."""
-    writer = copy_writer(
-        functools.partial(db.connect, url, application="mqttids-ingest"),
-        _copy_sql(packets, tables.PACKET_COLUMNS),
-        _copy_sql(rejected, ("batch_date", "split", "source_file", "raw_line", "reason")),
+def copy_rows(rows: list[Rows], url: str, packets: str, rejected: str) -> LoadResult:
+    """Run the Spark job that parses (where Spark has not) and COPYs every row; return what the tasks sent."""
+    connect = functools.partial(db.connect, url, application="mqttids-ingest")
+    packets_sql = _copy_sql(packets, tables.PACKET_COLUMNS)
+    rejected_sql = _copy_sql(rejected, REJECTED_COLUMNS)
+    sent = functools.reduce(
+        DataFrame.unionByName,
+        [
+            r.frame.mapInArrow(
+                copy_writer(connect, packets_sql, rejected_sql, r.day, r.prepare),
+                RESULT_SCHEMA,
+            )
+            for r in rows
+        ],
     )
-    sent = rows.mapInArrow(writer, RESULT_SCHEMA).groupBy("ok", "split", "target").sum("rows")
     result = LoadResult(batch_date=date.min)
-    for ok, split, target, count in sent.collect():
+    for ok, split, target, count in sent.groupBy("ok", "split", "target").sum("rows").collect():
         if ok:
             result.loaded[(split, target)] += count
         else:
@@ -493,6 +483,8 @@ def load_batch(
     # codegen, which the JVM refuses to JIT-compile: per-operator codegen
     # keeps methods small and measured 5x faster here.
     spark.conf.set("spark.sql.codegen.wholeStage", "false")
+    # The tasks parse Arrow batches: larger ones spread each batch's fixed costs over more rows.
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(ARROW_BATCH_ROWS))
     converted = _convert_captures(spark, sources, list(mqtt_ports or [MQTT_PORT]))
     conn = db.connect(url, application="mqttids-ingest")
     try:
