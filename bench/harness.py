@@ -8,6 +8,8 @@
 * :func:`ensure_pair` generates (once) and caches the train70/test30 pair of a given size.
 * :class:`PeakRss` and :func:`run_step` time a child process and the peak resident memory of its
   whole process tree (Python, the Spark JVM, TensorFlow, psql).
+* :class:`CpuMeter` and :func:`timed` time a call in this process and split the machine's CPU
+  seconds meanwhile between a Spark JVM, its Python workers, PostgreSQL, this process and the rest.
 * :func:`side_by_side` formats the comparison table; :func:`machine_line` prints the last line,
   ``key=value`` pairs that scripts and CI parse.
 """
@@ -195,6 +197,81 @@ def run_step(command: Sequence[str], env: dict[str, str] | None = None, log_file
         where = f" (log: {log_file})" if log_file else ""
         raise SystemExit(f"step failed ({proc.returncode}){where}: {' '.join(command)}")
     return seconds, peak.peak_mib
+
+
+class CpuMeter:
+    """CPU seconds of this process's Spark JVM, its Python workers, local PostgreSQL and the rest.
+
+    PostgreSQL is every local ``postgres`` process; backends that exit are counted through the
+    postmaster, which reaps them (so the figure only means something for a local server).
+    PySpark's daemon ignores SIGCHLD, so a worker that exits takes its CPU time with it: workers
+    are counted per process, and one that exits mid-measurement lands in ``other``, which is
+    everything else the machine did (other people's work, when it is large).
+    """
+
+    GROUPS = ("jvm", "python", "pg", "client", "other")
+
+    def __init__(self) -> None:
+        self.me = psutil.Process()
+
+    @staticmethod
+    def _own(p: psutil.Process, children: bool = True) -> float:
+        t = p.cpu_times()
+        return t.user + t.system + ((t.children_user + t.children_system) if children else 0.0)
+
+    def snapshot(self) -> dict:
+        busy = psutil.cpu_times()
+        machine = sum(busy) - busy.idle - getattr(busy, "iowait", 0.0) - getattr(busy, "steal", 0.0)
+        jvm = tree = 0.0
+        workers: dict[int, float] = {}
+        descendants: list[psutil.Process] = []
+        with contextlib.suppress(psutil.Error):
+            descendants = self.me.children(recursive=True)
+        jvms = {p.pid for p in descendants if _name(p) == "java"}
+        for p in descendants:
+            with contextlib.suppress(psutil.Error):
+                if p.pid in jvms:
+                    jvm += self._own(p, children=False)
+                elif any(a.pid in jvms for a in p.parents()):
+                    workers[p.pid] = self._own(p, children=False)
+                else:
+                    tree += self._own(p)  # psql still running
+        mine = {p.pid for p in descendants}
+        pg = 0.0
+        for p in psutil.process_iter(["name", "ppid"]):
+            if p.info["name"] != "postgres" or p.pid in mine:
+                continue
+            with contextlib.suppress(psutil.Error):
+                parent_is_pg = bool(p.info["ppid"]) and _name(psutil.Process(p.info["ppid"])) == "postgres"
+                pg += self._own(p, children=not parent_is_pg)
+        client = self._own(self.me) + tree  # the driver, and psql once reaped
+        return {"machine": machine, "jvm": jvm, "python": workers, "pg": pg, "client": client}
+
+    @staticmethod
+    def diff(before: dict, after: dict) -> dict[str, float]:
+        d = {k: after[k] - before[k] for k in before if k != "python"}
+        d["python"] = sum(cpu - before["python"].get(pid, 0.0) for pid, cpu in after["python"].items())
+        d["other"] = d.pop("machine") - sum(d.values())
+        return d
+
+
+def _name(p: psutil.Process) -> str:
+    try:
+        return p.name()
+    except psutil.Error:
+        return ""
+
+
+def timed(meter: CpuMeter | None, fn):
+    """(fn's value, wall seconds, CPU seconds per group or None) of one call."""
+    before = meter.snapshot() if meter else None
+    started = time.perf_counter()
+    value = fn()
+    seconds = time.perf_counter() - started
+    if meter is None:
+        return value, seconds, None
+    time.sleep(0.5)  # let exiting backends be reaped, or their CPU time is lost
+    return value, seconds, CpuMeter.diff(before, meter.snapshot())
 
 
 # ----------------------------------------------------------------- output
