@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,17 @@ def test_side_by_side_aligns_numbers_right() -> None:
 def test_machine_line_is_key_value_pairs(capsys: pytest.CaptureFixture[str]) -> None:
     harness.machine_line(e2e_rows=20_000_000, e2e_seconds=1712.4567, peak_rss_mib=9000.0)
     assert capsys.readouterr().out == "e2e_rows=20000000 e2e_seconds=1712.457 peak_rss_mib=9000\n"
+
+
+def test_cpu_meter_charges_this_process_to_client() -> None:
+    """CPU spent by the measuring process itself (the PySpark driver) lands in ``client``."""
+
+    def spin() -> None:
+        start = time.process_time()
+        while time.process_time() - start < 0.3:
+            pass
+
+    _, seconds, cpu = harness.timed(harness.CpuMeter(), spin)
+    assert set(cpu) == set(harness.CpuMeter.GROUPS)
+    assert cpu["client"] >= 0.25
+    assert seconds >= 0.25
