@@ -2,10 +2,11 @@
 
 The steps, and why:
 
-1. Spark reads every source as text lines and parses them with the schema's
-   expressions; each row is either a typed packet or a rejected line with
-   its reason. Nothing is dropped: read = loaded + rejected.
-2. Tasks COPY both kinds into two fresh staging tables (:mod:`copy_sink`).
+1. Spark reads every source as text lines; its tasks parse them with Arrow
+   (:mod:`parsing`, derived from the schema); each row is either a typed
+   packet or a rejected line with its reason. Nothing is dropped: read =
+   loaded + rejected.
+2. The same tasks COPY both kinds into two fresh staging tables (:mod:`copy_sink`).
 3. The staging tables are counted per split and target and compared with
    what the tasks say they sent, and per file with the lines Spark counts
    in the input on its own (every line, less headers and blank lines), so
