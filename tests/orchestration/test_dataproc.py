@@ -230,6 +230,7 @@ def test_cluster_config_is_generated_from_the_settings(dag):
             "pyarrow",
             "google-cloud-secret-manager",
             "tensorflow",
+            "xgboost-cpu",
             "matplotlib",
             "mlflow",
         )

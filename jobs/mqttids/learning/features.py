@@ -34,6 +34,7 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from mqttids.learning import folds
 from mqttids.learning.artifacts import RunFolder, write_json
 from mqttids.runtime import db
 from mqttids.schema import COLUMNS, LABELS, NAMES, Kind
@@ -60,8 +61,8 @@ class ColumnDecision:
 
 
 def is_categorical(name: str) -> bool:
-    """Flags, codes and texts are categories; lengths and times are quantities."""
-    kind = next(c.kind for c in COLUMNS if c.name == name)
+    """Flags, codes and texts are categories; lengths, times and connection aggregates are quantities."""
+    kind = next((c.kind for c in COLUMNS if c.name == name), Kind.FLOAT)
     return kind in (Kind.HEX, Kind.TEXT) or name in CODE_COLUMNS
 
 
@@ -80,26 +81,27 @@ def _duplicate_pairs(distinct_rows, columns: list[str]) -> dict[str, str]:
     counts = {c: distinct_rows[c].nunique() for c in columns}
     duplicates: dict[str, str] = {}
     for first, second in combinations(columns, 2):
-        if first in duplicates or second in duplicates:
+        if first in duplicates or second in duplicates or counts[first] != counts[second]:
             continue
-        pair = len(distinct_rows[[first, second]].drop_duplicates())
-        if counts[first] == counts[second] == pair:
+        if len(distinct_rows[[first, second]].drop_duplicates()) == counts[first]:
             duplicates[second] = first
     return duplicates
 
 
-def choose_columns(train: DataFrame) -> list[ColumnDecision]:
+def choose_columns(train: DataFrame, candidates: tuple[str, ...] = CANDIDATES) -> list[ColumnDecision]:
     """Decide, from the train split, which candidate columns the models get."""
     stats = train.agg(
-        *[F.min(c).alias(f"min_{c}") for c in CANDIDATES],
-        *[F.max(c).alias(f"max_{c}") for c in CANDIDATES],
-        *[F.approx_count_distinct(c).alias(f"n_{c}") for c in CANDIDATES],
+        *[F.min(c).alias(f"min_{c}") for c in candidates],
+        *[F.max(c).alias(f"max_{c}") for c in candidates],
+        *[F.approx_count_distinct(c).alias(f"n_{c}") for c in candidates],
     ).first()
     decisions = [
-        ColumnDecision(c, "dropped", "payload text; its size is in mqtt_len") for c in PAYLOAD_COLUMNS
+        ColumnDecision(c, "dropped", "payload text; its size is in mqtt_len")
+        for c in PAYLOAD_COLUMNS
+        if c in train.columns
     ]
     varying = []
-    for c in CANDIDATES:
+    for c in candidates:
         if stats[f"min_{c}"] == stats[f"max_{c}"]:
             decisions.append(ColumnDecision(c, "dropped", f"constant on train (always {stats[f'min_{c}']})"))
         else:
@@ -113,7 +115,7 @@ def choose_columns(train: DataFrame) -> list[ColumnDecision]:
         else:
             kind = "categorical, one-hot" if is_categorical(c) else "numeric"
             decisions.append(ColumnDecision(c, "kept", kind))
-    order = {c: i for i, c in enumerate(NAMES)}
+    order = {c: i for i, c in enumerate(train.columns)}
     return sorted(decisions, key=lambda d: order[d.column])
 
 
@@ -155,11 +157,11 @@ def vector_key(columns: list[str]) -> F.Column:
     return F.xxhash64(*columns)
 
 
-def fingerprint(test: DataFrame) -> str:
+def fingerprint(test: DataFrame, columns: tuple[str, ...] = NAMES) -> str:
     """Identifies the test rows (count and order-free hash sum), so scores are comparable."""
     row = test.agg(
         F.count(F.lit(1)).alias("n"),
-        F.sum(F.xxhash64(*NAMES).cast("decimal(38,0)")).alias("h"),
+        F.sum(F.xxhash64(*columns).cast("decimal(38,0)")).alias("h"),
     ).first()
     return f"{row['n']}:{row['h']}"
 
@@ -191,24 +193,39 @@ def _with_weights(df: DataFrame, weights: dict[str, float]) -> DataFrame:
     return df.withColumn("weight", F.coalesce(mapping[F.col("target")], F.lit(1.0)))
 
 
-def _model_ready(df: DataFrame) -> DataFrame:
+def _model_ready(df: DataFrame, *extra: str) -> DataFrame:
     return df.select(
+        *extra,
         "target",
         "label",
         "weight",
         "unseen",
+        folds.CONNECTION,
         "features",
         "features_scaled",
         vector_to_array("features_scaled", dtype="float32").alias("x"),
     )
 
 
-def build(spark: SparkSession, packets: DataFrame, run_id: str, folder: RunFolder, batches: BatchRange):
-    """Fit on train, transform both splits, write Parquet and metadata; return the summary."""
-    packets = packets.withColumn("label", label_column())
-    train = packets.where(F.col("split") == "train").drop("split").cache()
+def build(
+    spark: SparkSession,
+    packets: DataFrame,
+    run_id: str,
+    folder: RunFolder,
+    batches: BatchRange,
+    candidates: tuple[str, ...] = CANDIDATES,
+):
+    """Fit on train, transform both splits, write Parquet and metadata; return the summary.
+
+    ``packets`` are the rows of one feature level (:mod:`mqttids.learning.levels`) and
+    ``candidates`` the columns its models may get; the test split must share no connection
+    with train, and train rows get their cross-validation group (:mod:`mqttids.learning.folds`).
+    """
+    packets = folds.with_connection(packets.withColumn("label", label_column()))
+    train = folds.with_groups(packets.where(F.col("split") == "train").drop("split")).cache()
     test = packets.where(F.col("split") == "test").drop("split").cache()
-    decisions = choose_columns(train)
+    folds.check_disjoint(train, test)
+    decisions = choose_columns(train, candidates)
     kept = [d.column for d in decisions if d.action == "kept"]
     for d in decisions:
         log.info("column %-28s %-7s %s", d.column, d.action, d.reason)
@@ -225,7 +242,9 @@ def build(spark: SparkSession, packets: DataFrame, run_id: str, folder: RunFolde
         .withColumn("unseen", F.col("seen").isNull())
     )
     # Shuffled once here, so a streaming reader (Keras) sees the classes mixed.
-    _model_ready(train_out).orderBy(F.rand(seed=7)).write.mode("overwrite").parquet(folder.features("train"))
+    _model_ready(train_out, folds.GROUP).orderBy(F.rand(seed=7)).write.mode("overwrite").parquet(
+        folder.features("train")
+    )
     _model_ready(test_out).write.mode("overwrite").parquet(folder.features("test"))
 
     written_test = spark.read.parquet(folder.features("test"))
@@ -240,7 +259,7 @@ def build(spark: SparkSession, packets: DataFrame, run_id: str, folder: RunFolde
         train_rows=train.count(),
         test_rows=written_test.count(),
         unseen_test_rows=written_test.where("unseen").count(),
-        test_fingerprint=fingerprint(test),
+        test_fingerprint=fingerprint(test, NAMES if candidates == CANDIDATES else (*candidates, "target")),
         feature_size=first["features"].size if first else 0,
         pipeline_uri=folder.pipeline,
         input_example=[r.asDict() for r in test.select(*kept).limit(5).collect()],
