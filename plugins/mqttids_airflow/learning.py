@@ -42,8 +42,9 @@ def params() -> dict[str, Param]:
             uniqueItems=True,
             description="Feature levels every picked model learns from: packet (each packet alone), "
             "packet_context (the packet and its connection so far), connection (one row per "
-            "connection window). Batches without connection ids (MQTTset's train/test CSVs) skip the "
-            "two connection levels, saying so in the features log. Empty: all three.",
+            "connection window), e.g. packet and connection. Batches without connection ids (MQTTset's "
+            "train/test CSVs) skip the two connection levels, saying so in the features log. "
+            "Empty: all three.",
         ),
         "grid": Param(
             "quick",
