@@ -144,7 +144,15 @@ CODE_VERSION = Setting(
 MLFLOW_MODEL = Setting(
     "MQTTIDS_MLFLOW_MODEL",
     "mqtt_ids_packet",
-    "Registered MLflow model of the packet-level classifiers; alias @champion is the served one.",
+    "Registered MLflow model of the packet-level classifiers; alias @champion is the served one. The "
+    "other feature levels' are named after it, the level instead of `packet` (`mqtt_ids_packet_context`, "
+    "`mqtt_ids_connection`).",
+)
+CONNECTION_WINDOW = Setting(
+    "MQTTIDS_CONNECTION_WINDOW",
+    "300",
+    "Seconds of one connection window: the connection-level features cut a longer connection into "
+    "windows of this length from its first packet, one row each (learning and live scoring alike).",
 )
 TUNE_ROWS = Setting(
     "MQTTIDS_TUNE_ROWS",
@@ -278,6 +286,7 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     MLFLOW_MODEL,
     CODE_VERSION,
     TUNE_ROWS,
+    CONNECTION_WINDOW,
     EXECUTOR,
     DATAPROC_IMAGE,
     DATAPROC_WORKERS,
