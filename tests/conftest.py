@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -212,3 +213,21 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 @pytest.fixture(scope="session")
 def corpus(built: Built) -> corpus_module.Corpus:
     return built.corpus
+
+
+CORPUS_DAY = date(2003, 1, 1)
+
+
+@pytest.fixture(scope="session")
+def corpus_packets(spark, db_url, corpus: corpus_module.Corpus) -> date:
+    """The corpus's train and test captures loaded through ingest as batch CORPUS_DAY; its date.
+
+    Shared by tests/connection and tests/learning: genuine packets with their connections.
+    """
+    from mqttids.ingest import loading, sources
+
+    found = [
+        sources.resolve(spark, split, f"{corpus.directory}/*-{split}.pcap") for split in ("train", "test")
+    ]
+    loading.load_batch(spark, found, db_url, CORPUS_DAY)
+    return CORPUS_DAY

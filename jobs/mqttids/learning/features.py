@@ -66,13 +66,13 @@ def is_categorical(name: str) -> bool:
 
 
 def read_packets(spark: SparkSession, url: str, batches: BatchRange) -> DataFrame:
-    """Every packet of ``batches`` (both splits), read from PostgreSQL in parallel."""
+    """Every packet of ``batches`` (both splits) with its connection columns, read in parallel."""
     target = db.DbUrl.parse(url)
     buckets = max(1, spark.sparkContext.defaultParallelism // 2)
     properties = target.jdbc_properties | {"fetchsize": FETCH_SIZE}
     return spark.read.jdbc(
         target.jdbc_url, tables.PACKETS, predicates=predicates(batches, buckets), properties=properties
-    ).select("split", *NAMES)
+    ).select("batch_date", "split", *NAMES, *tables.CONNECTION_COLUMNS)
 
 
 def _duplicate_pairs(distinct_rows, columns: list[str]) -> dict[str, str]:

@@ -146,6 +146,12 @@ MLFLOW_MODEL = Setting(
     "mqtt_ids_packet",
     "Registered MLflow model of the packet-level classifiers; alias @champion is the served one.",
 )
+CONNECTION_WINDOW = Setting(
+    "MQTTIDS_CONNECTION_WINDOW",
+    "300",
+    "Seconds of one connection window: the connection-level features cut a longer connection into "
+    "windows of this length from its first packet, one row each (learning and live scoring alike).",
+)
 TUNE_ROWS = Setting(
     "MQTTIDS_TUNE_ROWS",
     "50000",
@@ -278,6 +284,7 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     MLFLOW_MODEL,
     CODE_VERSION,
     TUNE_ROWS,
+    CONNECTION_WINDOW,
     EXECUTOR,
     DATAPROC_IMAGE,
     DATAPROC_WORKERS,
