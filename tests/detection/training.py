@@ -25,9 +25,7 @@ GRID = {"rf": {"numTrees": [8], "maxDepth": [6]}}
 
 def train_champion(spark, db_url: str, corpus_dir: str, client, work: Path) -> str:
     """Load the corpus, train a forest, register it, make it @champion; returns the registered name."""
-    found = [
-        sources.resolve(spark, split, f"{corpus_dir}/*-{split}.pcap") for split in ("train", "test")
-    ]
+    found = [sources.resolve(spark, split, f"{corpus_dir}/*-{split}.pcap") for split in ("train", "test")]
     loading.load_batch(spark, found, db_url, DAY)
     batches = BatchRange.single(DAY)
     folder = RunFolder.of(RUN_ID, str(work / "artifacts"))

@@ -11,7 +11,9 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-LEVELS: tuple[str, ...] = ("packet", "packet_context", "connection")
+from mqttids.connection import features as connection_features
+
+LEVELS: tuple[str, ...] = connection_features.LEVELS
 KEYS = ["connection_id", "_window_no", "_first_time", "_last_time", "_packets"]
 
 
@@ -29,12 +31,10 @@ def frame(level: str, packets: DataFrame) -> tuple[DataFrame, list[str]]:
     """The level's rows of ``packets`` and the key columns every scored row carries."""
     if level == "packet":
         return _per_packet(packets), KEYS
-    from mqttids.connection import features as connection_features
-
     if level == "packet_context":
         return _per_packet(connection_features.packet_context(packets)), KEYS
     if level == "connection":
-        windows = connection_features.connection_windows(packets, window_seconds())
+        windows = connection_features.connection_windows(packets, connection_features.window_seconds())
         keyed = windows.select(
             "*",
             F.col("window_no").alias("_window_no"),
@@ -44,8 +44,3 @@ def frame(level: str, packets: DataFrame) -> tuple[DataFrame, list[str]]:
         )
         return keyed, KEYS
     raise ValueError(f"unknown feature level {level!r}: choose from {', '.join(LEVELS)}")
-
-
-def window_seconds() -> float:
-    """The connection level's window length, as learning cut the windows it was trained on."""
-    raise NotImplementedError("connection windows arrive with the connection package")
