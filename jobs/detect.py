@@ -1,7 +1,7 @@
 """Score captures nobody labelled with the champion of each feature level (issue 11).
 
     spark-submit jobs/detect.py --captures 'landing/captures/*.pcap' --run-id manual_1
-    spark-submit jobs/detect.py --captures landing/captures --new-only
+    spark-submit jobs/detect.py --captures data/landing/captures --only new
 
 Each input (a PCAP/PCAPNG capture, converted with tshark, or a raw per-class CSV of tshark
 fields) is parsed, given each level's features by its champion's own fitted pipeline
@@ -43,12 +43,17 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated feature levels to score (default: %(default)s)",
     )
     p.add_argument("--mqtt-ports", default="", help="broker ports tshark decodes as MQTT, e.g. 1883,8883")
-    p.add_argument("--new-only", action="store_true", help="skip inputs already scored (landing runs)")
+    p.add_argument(
+        "--only",
+        choices=("all", "new"),
+        default="all",
+        help="all: score (and replace) every input; new: only inputs never scored (landing runs)",
+    )
     cli.add_db(p)
     args = p.parse_args(argv)
     try:
         wanted = _levels(args.levels)
-        ports = [int(x) for x in args.mqtt_ports.split(",") if x.strip()]
+        ports = [int(x) for x in (args.mqtt_ports or "").split(",") if x.strip()]
     except ValueError as err:
         p.error(str(err))
     cli.setup_logging()
@@ -58,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         revision.require_head(url)
         client = tracking_server.connect()
         spark = session("mqttids-detect", jdbc=False)
-        results = batch.score(spark, args.captures, url, client, args.run_id, wanted, ports, args.new_only)
+        results = batch.score(
+            spark, args.captures, url, client, args.run_id, wanted, ports, args.only == "new"
+        )
         conn = db.connect(url)
         try:
             for result in results:
