@@ -1,39 +1,71 @@
-"""A tiny champion trained on the capture corpus, as mqtt_pipeline would train it.
+"""Tiny champions of the packet and packet_context levels, trained on the capture corpus.
 
-The corpus captures are loaded as ingest loads them, then the features step, one small random
-forest and the evaluator run on them (library calls, as the DAG runs them), so the registered
-model, its alias and its run's artifacts are exactly what detection reads in production.
+Each is what the learning stage registers (tests/learning checks the trainers themselves): the
+feature stages it builds (string indexers and one-hot encoders for the categorical columns the
+features step keeps, an assembler, a standard scaler) and a random forest, fitted on the corpus
+train split, logged as one Spark ML model in an MLflow run tagged with its level, registered as
+``mqtt_ids_<level>`` with ``mqttids.kind = spark`` and given the ``@champion`` alias. Fitting
+one small forest per level by hand keeps the session fixture to seconds.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import date
-from pathlib import Path
 
-from mqttids.ingest import loading, sources
-from mqttids.learning import evaluation, features, spark_models
-from mqttids.learning import tracking as learning_tracking
-from mqttids.learning.artifacts import RunFolder
+from pyspark.ml import Pipeline
+from pyspark.ml.classification import RandomForestClassifier
+from pyspark.ml.feature import OneHotEncoder, StandardScaler, StringIndexer, VectorAssembler
+
+from mqttids.connection.features import CONTEXT_FEATURES, packet_context
+from mqttids.detection import champions
+from mqttids.learning import features
 from mqttids.warehouse.batches import BatchRange
 
-DAY = date(1999, 1, 1)
-RUN_ID = "detection_test_champion"
-DAG = "detection_test_dag"
-GRID = {"rf": {"numTrees": [8], "maxDepth": [6]}}
+
+def _pipeline(kept: list[str]) -> Pipeline:
+    categorical = [c for c in kept if c in features.NAMES and features.is_categorical(c)]
+    numeric = [c for c in kept if c not in categorical]
+    return Pipeline(
+        stages=[
+            StringIndexer(
+                inputCols=categorical, outputCols=[f"{c}_idx" for c in categorical], handleInvalid="keep"
+            ),
+            OneHotEncoder(
+                inputCols=[f"{c}_idx" for c in categorical],
+                outputCols=[f"{c}_vec" for c in categorical],
+                handleInvalid="keep",
+            ),
+            VectorAssembler(inputCols=numeric + [f"{c}_vec" for c in categorical], outputCol="features"),
+            StandardScaler(inputCol="features", outputCol="features_scaled", withMean=True, withStd=True),
+            RandomForestClassifier(featuresCol="features", labelCol="label", numTrees=8, maxDepth=6, seed=7),
+        ]
+    )
 
 
-def train_champion(spark, db_url: str, corpus_dir: str, client, work: Path) -> str:
-    """Load the corpus, train a forest, register it, make it @champion; returns the registered name."""
-    found = [sources.resolve(spark, split, f"{corpus_dir}/*-{split}.pcap") for split in ("train", "test")]
-    loading.load_batch(spark, found, db_url, DAY)
-    batches = BatchRange.single(DAY)
-    folder = RunFolder.of(RUN_ID, str(work / "artifacts"))
-    features.build(spark, features.read_packets(spark, db_url, batches), RUN_ID, folder, batches)
-    grid = work / "grid.json"
-    grid.write_text(json.dumps(GRID))
-    key = learning_tracking.RunKey(DAG, RUN_ID, "rf")
-    spark_models.train(spark, "rf", folder, "quick", str(grid), tune_rows=0, folds=2, client=client, key=key)
-    name = "mqtt_ids_packet"
-    evaluation.evaluate(db_url, RUN_ID, folder, ["rf"], client=client, dag_id=DAG, registered=name)
-    return name
+def register(client, model, level: str) -> str:
+    """Log ``model`` in a run of its level, register it, make it @champion; returns its version."""
+    import mlflow
+    import mlflow.spark
+
+    experiment = client.create_experiment(f"detection-tests-{level}")
+    with mlflow.start_run(experiment_id=experiment, tags={"mqttids.feature_level": level}) as run:
+        mlflow.spark.log_model(model, "model")
+    name = champions.registered_name(level)
+    version = mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
+    client.set_model_version_tag(name, version.version, champions.TAG_KIND, "spark")
+    client.set_registered_model_alias(name, champions.ALIAS, version.version)
+    return str(version.version)
+
+
+def train_champions(spark, db_url: str, day: date, client) -> dict[str, str]:
+    """{level: registered version} of the two per-packet levels, trained on the corpus batch ``day``."""
+    packets = features.read_packets(spark, db_url, BatchRange.single(day))
+    train = packets.where("split = 'train'").withColumn("label", features.label_column()).cache()
+    kept = [d.column for d in features.choose_columns(train) if d.action == "kept"]
+    versions = {"packet": register(client, _pipeline(kept).fit(train), "packet")}
+    context = packet_context(train)
+    versions["packet_context"] = register(
+        client, _pipeline(kept + list(CONTEXT_FEATURES)).fit(context), "packet_context"
+    )
+    train.unpersist()
+    return versions
