@@ -94,6 +94,7 @@ def _produce(args: argparse.Namespace, bootstrap: str) -> None:
 
 
 def _consume(args: argparse.Namespace, bootstrap: str) -> None:
+    broker.ensure_topic(bootstrap, args.topic, args.partitions)  # a broker that is down fails first
     url = db.resolve_url(args.db_url)
     revision.require_head(url)
     client = tracking_server.connect()

@@ -52,6 +52,7 @@ CONSUMER_NAME = "mqtt_detect_live"
 LIVE_LEVELS = ("packet", "packet_context")  # per packet; the connection level is scored in batch
 BENIGN = "legitimate"
 PARTITIONS_WAIT = 30.0
+FEATURE_NAMES = frozenset(c.name for c in packets.FEATURE_COLUMNS)
 
 ALERT_COLUMNS = (
     "source",
@@ -147,9 +148,9 @@ def decode(value: bytes | None) -> dict:
     packet, published = message.get("packet"), message.get("published_at")
     if not isinstance(packet, dict) or not isinstance(published, int | float):
         raise Undecodable("a packet message needs a 'packet' object and a numeric 'published_at'")
-    missing = [c.name for c in packets.FEATURE_COLUMNS if c.name not in packet]
+    missing = FEATURE_NAMES - packet.keys()
     if missing or not isinstance(packet.get(packets.EPOCH), int | float):
-        raise Undecodable(f"the packet lacks {', '.join(missing[:3]) or packets.EPOCH}")
+        raise Undecodable(f"the packet lacks {', '.join(sorted(missing)[:3]) or packets.EPOCH}")
     return message
 
 
