@@ -19,6 +19,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+import detect_stream  # jobs/detect_stream.py
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
@@ -128,14 +129,8 @@ def test_a_consumer_killed_mid_stream_and_restarted_loses_and_doubles_no_alert(
     ) == [(0,)]
 
 
-def test_the_broker_down_at_start_is_a_clear_error(db_url):
+def test_the_broker_down_at_start_is_a_clear_error(db_url, capsys):
     closed = "127.0.0.1:9"  # discard: nothing listens there
     for step in (["consume", "--duration", "5", "--db-url", db_url], ["produce", "--interface", "lo"]):
-        done = subprocess.run(
-            [sys.executable, str(JOB), step[0], "--bootstrap", closed, *step[1:]],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 1
-        assert f"detect_stream {step[0]} failed: cannot reach Kafka at {closed}" in done.stderr
+        assert detect_stream.main([step[0], "--bootstrap", closed, *step[1:]]) == 1
+        assert f"detect_stream {step[0]} failed: cannot reach Kafka at {closed}" in capsys.readouterr().err
