@@ -9,7 +9,7 @@ offsets past the batch. A consumer killed at any point restarts from offsets tha
 state it finds, so it raises the alerts an uninterrupted one would, none twice.
 
 A connection's state (its first packet's time, its packets so far, the
-:class:`mqttids.connection.ConnectionState` behind the ``packet_context`` level and the alerts it
+:class:`mqttids.connection.state.ConnectionState` behind the ``packet_context`` level and the alerts it
 has raised) lives in memory and, for every connection a batch touched, in
 ``mqtt.detection_state``. An alert is the first packet of a connection a level's champion
 classes as an attack class; one per (capture, level, connection, class). Alerts reach the alerts
