@@ -158,13 +158,23 @@ def test_unlabelled_captures_are_scored_per_connection_and_a_rerun_replaces_them
                 packets_of[r[2]] += r[1]
             assert {(p, n, m) for p, n, m in summary} == {(p, classes[p], packets_of[p]) for p in classes}
 
-    before = _rows(db_url, "SELECT count(*) FROM mqtt.detections")[0][0]
-    code, _, err = run_job("--captures", str(unlabelled), "--run-id", "second", "--db-url", db_url)
+    # A rerun of one level replaces that level's rows and leaves the other level's alone.
+    counts = (
+        "SELECT level, count(*), count(*) FILTER (WHERE run_id = 'first') FROM mqtt.detections GROUP BY level"
+    )
+    before = {level: n for level, n, _ in _rows(db_url, counts)}
+    code, _, err = run_job(
+        "--captures", str(unlabelled), "--levels", "packet", "--run-id", "second", "--db-url", db_url
+    )
     assert code == 0, err
-    assert _rows(db_url, "SELECT count(*) FROM mqtt.detections")[0][0] == before
-    assert _rows(db_url, "SELECT count(*) FROM mqtt.detections WHERE run_id = 'first'") == [(0,)]
-    assert not first_ids & {r[0] for r in _rows(db_url, "SELECT detection_id FROM mqtt.detections")}
-    assert _rows(db_url, "SELECT DISTINCT run_id FROM mqtt.detection_summary") == [("second",)]
+    after = {level: (n, first) for level, n, first in _rows(db_url, counts)}
+    assert after == {"packet": (before["packet"], 0), "packet_context": (before["packet_context"],) * 2}
+    assert _rows(db_url, "SELECT level, run_id FROM mqtt.detection_summary GROUP BY 1, 2 ORDER BY 1") == [
+        ("packet", "second"),
+        ("packet_context", "first"),
+    ]
+    packet_ids = "SELECT detection_id FROM mqtt.detections WHERE level = 'packet'"
+    assert not first_ids & {r[0] for r in _rows(db_url, packet_ids)}
 
     code, out, _ = run_job("--captures", str(unlabelled), "--only", "new", "--db-url", db_url)
     assert code == 0 and "nothing new to score" in out

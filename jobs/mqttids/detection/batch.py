@@ -109,20 +109,20 @@ def score_capture(
     spark: SparkSession, export: inputs.Export, found: list[champions.Champion], url: str, run_id: str
 ) -> CaptureResult:
     """Score one prepared input with every champion and replace its rows."""
-    parsed = frames.from_export(spark, export.capture, str(export.csv), export.header)
-    packets = frames.with_connections(parsed).cache()
+    parsed = frames.from_export(spark, export.capture, str(export.csv), export.header).cache()
+    packets = frames.with_connections(parsed)
     total = parsed.count()
-    tcp = packets.count()
+    scored = {c.level: (c, detections(c, packets, export.capture)) for c in found}
+    tcp = sum(d.packets for d in next(iter(scored.values()))[1])
     if total != tcp:
         log.info("%s: %d packets outside TCP (no connection) are not scored", export.capture, total - tcp)
-    scored = {c.level: (c, detections(c, packets, export.capture)) for c in found}
     conn = db.connect(url, application="mqttids-detect")
     try:
         detection_tables.replace_capture(conn, export.capture, scored, run_id)
     finally:
         conn.close()
-    connections = packets.select("connection_id").distinct().count()
-    packets.unpersist()
+    connections = len({d.connection_id for _, rows in scored.values() for d in rows})
+    parsed.unpersist()
     return CaptureResult(
         export.capture,
         tcp,

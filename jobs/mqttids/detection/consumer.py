@@ -97,8 +97,8 @@ class Connection:
     """What the consumer keeps about one connection between packets (pickled into the state table)."""
 
     first_time: float
+    context: ConnectionState
     packets: int = 0
-    context: ConnectionState | None = None
     alerted: set[tuple[str, str]] = field(default_factory=set)  # (level, class)
 
 
@@ -227,9 +227,9 @@ class BatchScorer:
             key = (message["capture"], int(packet[packets.STREAM]))
             state = self.connections.get(key)
             if state is None:
-                state = self.connections[key] = Connection(packet[packets.EPOCH])
-            if state.context is None:
-                state.context = ConnectionState(self.window)
+                state = self.connections[key] = Connection(
+                    packet[packets.EPOCH], ConnectionState(self.window)
+                )
             state.packets += 1
             row = {**packet, "capture_time": packet[packets.EPOCH], "connection_id": key[1]}
             row.update(state.context.update(row))
