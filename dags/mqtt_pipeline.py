@@ -23,18 +23,22 @@ DOC = """
    class has rows in both splits.
 3. **analytics** (`jobs/analytics.py`): average MQTT length, average TCP length per target,
    top-X TCP flags (ties kept), class histogram and header flags, stamped with the run id.
-4. **features** (`jobs/features.py`): drops constant and duplicate columns (found on train),
-   fits indexers, one-hot encoders and a scaler on train only, writes train/test Parquet.
-5. **train_lr**, **train_rf** (`jobs/train_spark.py`) and **train_tf** (`jobs/train_tf.py`):
-   k-fold cross-validation on macro F1, then a final fit on all train rows; one MLflow run per
-   model in the experiment `mqtt_pipeline` (params, CV scores, the model). `models` picks
+4. **features** (`jobs/features.py`): for each feature level of `levels` (packet, packet in
+   its connection so far, whole connection windows; batches without connection ids skip the
+   last two), drops constant and duplicate columns (found on train), fits indexers, one-hot
+   encoders and a scaler on train only, writes train/test Parquet.
+5. **train_lr**, **train_rf** (`jobs/train_spark.py`), **train_tf** (`jobs/train_tf.py`) and
+   **train_xgb** (`jobs/train_xgb.py`): at each built level, k-fold cross-validation by
+   connection on macro F1, then a final fit on all train rows; one MLflow run per model and
+   level in the experiment `mqtt_pipeline` (params, CV scores, the model). `models` picks
    which run (the others are skipped; an empty list skips learning), `grid` picks `quick` or
    `full` grids.
 6. **evaluate** (`jobs/evaluate.py`): accuracy, macro F1, per-class recall and the
    leakage-aware scores (test rows unseen in train) to each model's MLflow run and into
-   `mqtt.model_metrics` and `mqtt.confusion_matrix`; each model becomes a new version of the
-   registered model `mqtt_ids_packet`, and the best one takes the `@champion` alias only if it
-   beats the champion's macro F1 on the same test rows (decisions in `mqtt.champion_decisions`).
+   `mqtt.model_metrics` and `mqtt.confusion_matrix`; each model becomes a new version of its
+   level's registered model (`mqtt_ids_packet`, `mqtt_ids_packet_context`, `mqtt_ids_connection`),
+   and each level's best one takes that model's `@champion` alias only if it beats the
+   champion's macro F1 on the same test rows (decisions in `mqtt.champion_decisions`).
 
 Learning stays in this DAG rather than in one scheduled on the `mqtt_packets` asset: a run
 then trains on exactly the batch its quality gate passed, and a backfill retrains each day.
@@ -70,6 +74,7 @@ with DAG(
         "first_batch": learning.first_batch,
         "keras_models": learning.keras_models,
         "model_list": learning.model_list,
+        "level_list": learning.level_list,
     },
 ) as dag:
 
@@ -116,10 +121,11 @@ with DAG(
     )
 
     run = ["--run-id", "{{ run_id }}", "--artifacts", config.ARTIFACTS_URI.get()]
+    levels = ["--levels", "{{ level_list(params) }}"]
     features = spark_job(
         "features",
         "features",
-        [*run, "--from-date", "{{ first_batch(ds, params) }}", "--to-date", "{{ ds }}"],
+        [*run, "--from-date", "{{ first_batch(ds, params) }}", "--to-date", "{{ ds }}", *levels],
         jdbc=True,
     )
 
@@ -134,11 +140,13 @@ with DAG(
         return learning.trainer_tasks(learning.picked(params))
 
     grid = ["--grid", "{{ params.grid }}"]
-    tracked = [*run, "--dag-id", "{{ dag.dag_id }}"]  # one MLflow experiment per DAG
+    # One MLflow experiment per DAG; each trainer trains every level the features step built.
+    tracked = [*run, "--dag-id", "{{ dag.dag_id }}", *levels]
     trainers = [
         spark_job("train_lr", "train_spark", [*tracked, "--model", "lr", *grid]),
         spark_job("train_rf", "train_spark", [*tracked, "--model", "rf", *grid]),
         spark_job("train_tf", "train_tf", [*tracked, "--models", "{{ keras_models(params) }}", *grid]),
+        spark_job("train_xgb", "train_xgb", [*tracked, *grid]),
     ]
     evaluate = spark_job(
         "evaluate",

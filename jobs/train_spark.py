@@ -2,7 +2,8 @@
 
     spark-submit jobs/train_spark.py --run-id manual_1 --model rf --grid quick
 
-Reads the run's features (jobs/features.py writes them), tunes the model by
+Reads the run's features (jobs/features.py writes them) of each feature level
+(--levels; default: every level the features step built), tunes the model by
 k-fold cross-validation on macro F1 (on a stratified sample when the train
 split is large), fits the best parameters on all train rows, logs params, CV
 scores, times and the model (with its feature pipeline) to one MLflow run,
@@ -18,8 +19,8 @@ import sys
 from mlflow.exceptions import MlflowException
 
 from mqttids.learning import cli as learning_cli
-from mqttids.learning import spark_models, tracking
-from mqttids.learning.artifacts import RunFolder, exists
+from mqttids.learning import levels, spark_models, tracking
+from mqttids.learning.artifacts import RunFolder
 from mqttids.runtime import cli
 from mqttids.runtime.spark import session
 
@@ -29,35 +30,35 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_run(p)
     learning_cli.add_tracking(p)
     p.add_argument("--model", required=True, choices=spark_models.MODELS, help="lr or rf")
+    learning_cli.add_levels(p)
     learning_cli.add_tuning(p, example='{"rf": {"maxDepth": [25]}}')
     args = p.parse_args(argv)
     cli.setup_logging()
-    folder = RunFolder.of(args.run_id, args.artifacts)
-    if not exists(folder.features("train")):
-        print(
-            f"train_spark failed: no features at {folder.features('train')}: run jobs/features.py first",
-            file=sys.stderr,
-        )
-        return 1
     try:
+        todo = levels.built(RunFolder.of(args.run_id, args.artifacts), args.levels)
         client = tracking.connect()
-    except tracking.TrackingUnavailable as err:
+    except (FileNotFoundError, tracking.TrackingUnavailable) as err:
         print(f"train_spark failed: {err}", file=sys.stderr)
         return 1
     spark = session(f"mqttids-train-{args.model}")
     try:
-        record = spark_models.train(
-            spark,
-            args.model,
-            folder,
-            args.grid,
-            args.grid_file,
-            args.tune_rows,
-            args.folds,
-            args.class_weight,
-            client=client,
-            key=tracking.RunKey(args.dag_id, args.run_id, args.model),
-        )
+        for level, folder in todo:
+            record = spark_models.train(
+                spark,
+                args.model,
+                folder,
+                args.grid,
+                args.grid_file,
+                args.tune_rows,
+                args.folds,
+                args.class_weight,
+                client=client,
+                key=tracking.RunKey(args.dag_id, args.run_id, args.model, level),
+            )
+            print(
+                f"{levels.label(record.model, level)}: CV macro F1 {record.cv_score:.4f} with "
+                f"{record.params}; MLflow run {record.mlflow_run_id}"
+            )
     except MlflowException as err:
         print(f"train_spark failed: {learning_cli.mlflow_failure(err)}", file=sys.stderr)
         return 1
@@ -66,10 +67,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         spark.stop()
-    print(
-        f"{record.model}: CV macro F1 {record.cv_score:.4f} with {record.params}; "
-        f"MLflow run {record.mlflow_run_id}"
-    )
     return 0
 
 

@@ -2,7 +2,8 @@
 
     spark-submit jobs/train_tf.py --run-id manual_1 --models dnn_narrow,dnn_wide
 
-Reads the run's features Parquet (jobs/features.py), chooses each network's
+Reads the run's features Parquet (jobs/features.py) of each feature level
+(--levels; default: every level the features step built), chooses each network's
 depth, width, optimizer, learning rate and activation by stratified k-fold
 cross-validation with early stopping, trains the winner on the whole train
 split streamed through tf.data, logs params, CV scores, times and the model
@@ -20,8 +21,8 @@ import sys
 from mlflow.exceptions import MlflowException
 
 from mqttids.learning import cli as learning_cli
-from mqttids.learning import tf_models, tracking
-from mqttids.learning.artifacts import RunFolder, exists
+from mqttids.learning import levels, tf_models, tracking
+from mqttids.learning.artifacts import RunFolder
 from mqttids.runtime import cli
 
 
@@ -34,47 +35,43 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(tf_models.MODELS),
         help=f"comma-separated networks to train (default: {','.join(tf_models.MODELS)})",
     )
+    learning_cli.add_levels(p)
     learning_cli.add_tuning(p, example='{"dnn_wide": {"width": [128]}}')
     args = p.parse_args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not models or set(models) - set(tf_models.MODELS):
         p.error(f"--models: choose from {', '.join(tf_models.MODELS)}")
     cli.setup_logging()
-    folder = RunFolder.of(args.run_id, args.artifacts)
-    if not exists(folder.features_meta):
-        print(
-            f"train_tf failed: no features at {folder.features_meta}: run jobs/features.py first",
-            file=sys.stderr,
-        )
-        return 1
     try:
+        todo = levels.built(RunFolder.of(args.run_id, args.artifacts), args.levels)
         client = tracking.connect()
-    except tracking.TrackingUnavailable as err:
+    except (FileNotFoundError, tracking.TrackingUnavailable) as err:
         print(f"train_tf failed: {err}", file=sys.stderr)
         return 1
-    for name in models:
-        try:
-            record = tf_models.train(
-                name,
-                folder,
-                args.grid,
-                args.grid_file,
-                args.tune_rows,
-                args.folds,
-                args.class_weight,
-                client=client,
-                key=tracking.RunKey(args.dag_id, args.run_id, name),
+    for level, folder in todo:
+        for name in models:
+            try:
+                record = tf_models.train(
+                    name,
+                    folder,
+                    args.grid,
+                    args.grid_file,
+                    args.tune_rows,
+                    args.folds,
+                    args.class_weight,
+                    client=client,
+                    key=tracking.RunKey(args.dag_id, args.run_id, name, level),
+                )
+            except MlflowException as err:
+                print(f"train_tf failed: {learning_cli.mlflow_failure(err)}", file=sys.stderr)
+                return 1
+            except (ValueError, OSError) as err:
+                print(f"train_tf failed: {err}", file=sys.stderr)
+                return 1
+            print(
+                f"{levels.label(record.model, level)}: CV macro F1 {record.cv_score:.4f} with "
+                f"{record.params}; MLflow run {record.mlflow_run_id}"
             )
-        except MlflowException as err:
-            print(f"train_tf failed: {learning_cli.mlflow_failure(err)}", file=sys.stderr)
-            return 1
-        except (ValueError, OSError) as err:
-            print(f"train_tf failed: {err}", file=sys.stderr)
-            return 1
-        print(
-            f"{record.model}: CV macro F1 {record.cv_score:.4f} with {record.params}; "
-            f"MLflow run {record.mlflow_run_id}"
-        )
     return 0
 
 

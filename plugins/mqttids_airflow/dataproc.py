@@ -47,7 +47,7 @@ DB_SECRET = "{{ var.value.get('mqttids_db_secret', '') }}"
 # The learning jobs log to MLflow: a tracking server reachable from the cluster's network (the
 # embedded one on the Airflow machine listens on loopback only). See docs/mlflow.md.
 TRACKING_URI = "{{ var.value.get('mqttids_mlflow_tracking_uri', '') }}"
-TRACKED_JOBS = ("train_spark", "train_tf", "evaluate")
+TRACKED_JOBS = ("train_spark", "train_tf", "train_xgb", "evaluate")
 # The param's cluster, else one per DAG run: a stable name, so a retried task finds its cluster.
 CLUSTER = (
     "{{ params.dataproc_cluster or 'mqttids-' ~ "
@@ -61,6 +61,7 @@ CLUSTER_PIP_PACKAGES = (
     "pyarrow",
     "google-cloud-secret-manager",
     "tensorflow",  # jobs/train_tf.py
+    "xgboost-cpu",  # jobs/train_xgb.py
     "matplotlib",  # jobs/evaluate.py draws the confusion matrices
     "mlflow",  # the learning jobs log runs and register models
 )

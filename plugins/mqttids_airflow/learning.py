@@ -1,6 +1,7 @@
 """DAG-side choices of the learning stage: which trainers run, on which batches.
 
-A UI trigger picks the models (``models`` param) and the grid size (``grid``);
+A UI trigger picks the models (``models`` param), the feature levels they learn
+from (``levels``: packet, packet_context, connection) and the grid size (``grid``);
 trainers of unpicked models are skipped by a branch task, and the evaluator
 registers whatever was trained. ``train_days`` widens a scheduled retraining
 to the last N daily batches, ending at the run's own.
@@ -12,9 +13,15 @@ from datetime import date, timedelta
 
 from airflow.sdk import Param
 
+from mqttids.connection.features import LEVELS
 from mqttids.learning import grids
 
-TRAINER_TASK = {"lr": "train_lr", "rf": "train_rf", **{m: "train_tf" for m in grids.KERAS_MODELS}}
+TRAINER_TASK = {
+    "lr": "train_lr",
+    "rf": "train_rf",
+    **{m: "train_tf" for m in grids.KERAS_MODELS},
+    **{m: "train_xgb" for m in grids.XGB_MODELS},
+}
 
 
 def params() -> dict[str, Param]:
@@ -25,8 +32,19 @@ def params() -> dict[str, Param]:
             items={"type": "string", "enum": list(grids.MODELS)},
             uniqueItems=True,
             description="Models to train, any of: lr, rf (Spark logistic regression, random forest), "
-            "dnn_narrow, dnn_wide (Keras networks), e.g. lr and rf only for a quick run. "
-            "Empty: no learning (ingest and analytics only).",
+            "dnn_narrow, dnn_wide (Keras networks), xgb (XGBoost gradient-boosted trees), e.g. lr and "
+            "rf only for a quick run. Empty: no learning (ingest and analytics only).",
+        ),
+        "levels": Param(
+            list(LEVELS),
+            type=["null", "array"],
+            items={"type": "string", "enum": list(LEVELS)},
+            uniqueItems=True,
+            description="Feature levels every picked model learns from: packet (each packet alone), "
+            "packet_context (the packet and its connection so far), connection (one row per "
+            "connection window), e.g. packet and connection. Batches without connection ids (MQTTset's "
+            "train/test CSVs) skip the two connection levels, saying so in the features log. "
+            "Empty: all three.",
         ),
         "grid": Param(
             "quick",
@@ -48,6 +66,12 @@ def params() -> dict[str, Param]:
 def picked(params: dict) -> list[str]:
     """The models the trigger picked; none when the form sent an empty list or null."""
     return list(params.get("models") or [])
+
+
+def level_list(params: dict) -> str:
+    """The picked levels, as the --levels argument of features, the trainers and evaluate."""
+    picked_levels = params.get("levels") or list(LEVELS)
+    return ",".join(level for level in LEVELS if level in picked_levels)
 
 
 def model_list(params: dict) -> str:

@@ -121,15 +121,16 @@ def evaluated(db_url, trained, folder, client):
 def test_scaler_and_indexers_see_train_rows_only(spark, summary, packets, folder):
     model = features.load_pipeline(folder.pipeline)
     scaler = next(s for s in model.stages if isinstance(s, StandardScalerModel))
-    train = spark.read.parquet(folder.features("train"))
-    train_mean = np.array(train.select(vector_to_array("features").alias("v")).toPandas()["v"].tolist()).mean(
-        axis=0
-    )
+    # The scaler's input: the numeric columns' signed log1p, then the one-hot columns.
+    train = model.transform(packets.where("split = 'train'").withColumn("label", features.label_column()))
+    train_mean = np.array(
+        train.select(vector_to_array(scaler.getInputCol()).alias("v")).toPandas()["v"].tolist()
+    ).mean(axis=0)
     np.testing.assert_allclose(scaler.mean.toArray(), train_mean, rtol=1e-9, atol=1e-9)
 
     everything = model.transform(packets.withColumn("label", features.label_column()))
     all_mean = np.array(
-        everything.select(vector_to_array("features").alias("v")).toPandas()["v"].tolist()
+        everything.select(vector_to_array(scaler.getInputCol()).alias("v")).toPandas()["v"].tolist()
     ).mean(axis=0)
     assert not np.allclose(scaler.mean.toArray(), all_mean), "train+test mean equals the train mean"
 

@@ -48,8 +48,8 @@ def test_pipeline_order(dagbag):
     assert down["quality_gate"] == {"analytics", "learning_requested"}
     assert down["learning_requested"] == {"features"}
     assert down["features"] == {"choose_models"}
-    assert down["choose_models"] == {"train_lr", "train_rf", "train_tf"}
-    for trainer in ("train_lr", "train_rf", "train_tf"):
+    assert down["choose_models"] == {"train_lr", "train_rf", "train_tf", "train_xgb"}
+    for trainer in ("train_lr", "train_rf", "train_tf", "train_xgb"):
         assert down[trainer] == {"evaluate"}
     # The evaluator registers whatever was trained: skipped trainers must not skip it.
     assert dag.get_task("evaluate").trigger_rule == "none_failed_min_one_success"
@@ -58,7 +58,7 @@ def test_pipeline_order(dagbag):
 @pytest.mark.parametrize(
     "models, trainers",
     [
-        (["lr", "rf", "dnn_narrow", "dnn_wide"], ["train_lr", "train_rf", "train_tf"]),
+        (["lr", "rf", "dnn_narrow", "dnn_wide", "xgb"], ["train_lr", "train_rf", "train_tf", "train_xgb"]),
         (["rf"], ["train_rf"]),
         (["dnn_wide", "dnn_narrow"], ["train_tf"]),
     ],
@@ -146,6 +146,9 @@ def test_empty_optional_params_mean_the_defaults(tmp_path):
     assert learning.picked({"models": None}) == []
     assert not learning.wants_learning({"models": None})
     assert learning.model_list({"models": ["lr", "rf"]}) == "lr,rf"
+    assert learning.level_list({"levels": ["connection", "packet"]}) == "packet,connection"
+    everything = "packet,packet_context,connection"
+    assert learning.level_list({"levels": None}) == learning.level_list({}) == everything
 
 
 def test_every_dag_upgrades_the_warehouse_before_anything_else(dagbag):

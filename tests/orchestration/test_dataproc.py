@@ -77,6 +77,9 @@ TSHARK_INIT = {
 }
 
 
+LEVELS = ["--levels", "{{ level_list(params) }}"]
+
+
 def _load(monkeypatch, **env: str):
     monkeypatch.setenv("MQTTIDS_EXECUTOR", "dataproc")
     for key, value in env.items():
@@ -127,7 +130,7 @@ def _expected_job(job: str, args: list[str], *, jdbc: bool) -> dict:
             "spark.yarn.appMasterEnv.MQTTIDS_DB_SECRET": "{{ var.value.get('mqttids_db_secret', '') }}",
         },
     }
-    if job in ("train_spark", "train_tf", "evaluate"):
+    if job in ("train_spark", "train_tf", "train_xgb", "evaluate"):
         tracking = "{{ var.value.get('mqttids_mlflow_tracking_uri', '') }}"
         pyspark_job["properties"]["spark.yarn.appMasterEnv.MLFLOW_TRACKING_URI"] = tracking
         pyspark_job["properties"]["spark.yarn.appMasterEnv.MQTTIDS_CODE_VERSION"] = v
@@ -164,9 +167,11 @@ def test_every_spark_step_is_the_same_job_as_a_dataproc_job(dag):
     )
     run = ["--run-id", "{{ run_id }}", "--artifacts", config.ARTIFACTS_URI.get()]
     assert dag.get_task("features").job == _expected_job(
-        "features", [*run, "--from-date", "{{ first_batch(ds, params) }}", "--to-date", "{{ ds }}"], jdbc=True
+        "features",
+        [*run, "--from-date", "{{ first_batch(ds, params) }}", "--to-date", "{{ ds }}", *LEVELS],
+        jdbc=True,
     )
-    tracked = [*run, "--dag-id", "{{ dag.dag_id }}"]
+    tracked = [*run, "--dag-id", "{{ dag.dag_id }}", *LEVELS]
     assert dag.get_task("train_rf").job == _expected_job(
         "train_spark", [*tracked, "--model", "rf", "--grid", "{{ params.grid }}"], jdbc=False
     )
@@ -175,10 +180,22 @@ def test_every_spark_step_is_the_same_job_as_a_dataproc_job(dag):
         [*tracked, "--models", "{{ keras_models(params) }}", "--grid", "{{ params.grid }}"],
         jdbc=False,
     )
+    assert dag.get_task("train_xgb").job == _expected_job(
+        "train_xgb", [*tracked, "--grid", "{{ params.grid }}"], jdbc=False
+    )
     assert dag.get_task("evaluate").job == _expected_job(
         "evaluate", [*tracked, "--models", "{{ model_list(params) }}"], jdbc=True
     )
-    for task_id in ("ingest", "analytics", "features", "train_lr", "train_rf", "train_tf", "evaluate"):
+    for task_id in (
+        "ingest",
+        "analytics",
+        "features",
+        "train_lr",
+        "train_rf",
+        "train_tf",
+        "train_xgb",
+        "evaluate",
+    ):
         task = dag.get_task(task_id)
         assert (task.project_id, task.region, task.gcp_conn_id) == (
             "{{ var.value.mqttids_gcp_project }}",
@@ -197,7 +214,16 @@ def test_no_task_runs_local_spark(dag):
 
 def test_task_order_and_trigger_rules(dag):
     downstream = {t.task_id: t.downstream_task_ids for t in dag.tasks}
-    spark_jobs = {"ingest", "analytics", "features", "train_lr", "train_rf", "train_tf", "evaluate"}
+    spark_jobs = {
+        "ingest",
+        "analytics",
+        "features",
+        "train_lr",
+        "train_rf",
+        "train_tf",
+        "train_xgb",
+        "evaluate",
+    }
     assert downstream == {
         "upgrade_warehouse": {"ingest"},  # from Airflow, while the cluster is being created
         "ship_code": {"create_cluster"},
@@ -207,10 +233,11 @@ def test_task_order_and_trigger_rules(dag):
         "analytics": {"delete_cluster"},
         "learning_requested": {"features"},
         "features": {"choose_models", "delete_cluster"},
-        "choose_models": {"train_lr", "train_rf", "train_tf"},
+        "choose_models": {"train_lr", "train_rf", "train_tf", "train_xgb"},
         "train_lr": {"evaluate", "delete_cluster"},
         "train_rf": {"evaluate", "delete_cluster"},
         "train_tf": {"evaluate", "delete_cluster"},
+        "train_xgb": {"evaluate", "delete_cluster"},
         "evaluate": {"delete_cluster"},
         "delete_cluster": set(),
     }
@@ -230,6 +257,7 @@ def test_cluster_config_is_generated_from_the_settings(dag):
             "pyarrow",
             "google-cloud-secret-manager",
             "tensorflow",
+            "xgboost-cpu",
             "matplotlib",
             "mlflow",
         )
@@ -451,7 +479,8 @@ def test_learning_jobs_get_the_tracking_server_of_the_variable(dag, job_api, mon
     monkeypatch.setenv("AIRFLOW_VAR_MQTTIDS_DB_SECRET", "projects/p/secrets/s/versions/1")
     monkeypatch.setenv("AIRFLOW_VAR_MQTTIDS_MLFLOW_TRACKING_URI", "http://10.1.2.9:5000")
     task = _render(dag, "train_rf")
-    assert task.job["pyspark_job"]["args"][-6:-4] == ["--dag-id", "mqtt_pipeline"]
+    args = task.job["pyspark_job"]["args"]
+    assert args[args.index("--dag-id") + 1] == "mqtt_pipeline"
     assert task.execute({"ti": _TaskInstance()}) == "job-1"
     (request,) = job_api.requests
     assert request.job.pyspark_job.properties[dataproc.TRACKING_ENV] == "http://10.1.2.9:5000"
@@ -636,6 +665,7 @@ def test_local_mode_has_no_cluster_tasks_and_no_cluster_param(monkeypatch):
         "train_lr",
         "train_rf",
         "train_tf",
+        "train_xgb",
         "evaluate",
     }
     assert all(not isinstance(t, DataprocSubmitJobOperator) for t in local.tasks)

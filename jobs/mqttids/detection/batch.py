@@ -2,8 +2,8 @@
 
 For each input: convert it (tshark), parse its packets in Spark tasks, add the connection
 columns, and for each level with a champion make that level's rows, let the champion's own
-fitted pipeline and classifier score them (in its flavour: Spark ML, or Keras fed from the
-pipeline's standardised vector), and reduce them to one detection per connection (per window
+fitted pipeline and classifier score them (in its flavour: Spark ML, or Keras and XGBoost fed
+the pipeline's standardised vector), and reduce them to one detection per connection (per window
 at the connection level). The per-packet levels give a connection the class of the mean of its
 packets' probabilities. All levels of one capture are written in one transaction that replaces
 the capture's earlier rows.
@@ -32,7 +32,7 @@ from mqttids.runtime import db
 
 log = logging.getLogger(__name__)
 
-CHUNK = 8192  # rows scored at a time by a Keras champion (in the driver)
+CHUNK = 8192  # rows scored at a time by a Keras or XGBoost champion (in the driver)
 
 
 @dataclass
@@ -52,12 +52,12 @@ def _scored_rows(champion: champions.Champion, frame: DataFrame, keys: list[str]
         for row in scored.toLocalIterator(prefetchPartitions=True):
             yield (*row[:-1], np.asarray(row[-1]))
         return
-    network = champion.keras()
+    network = champion.network()
     pipeline = PipelineModel.load(str(champion.feature_pipeline))
     made = pipeline.transform(frame).select(*keys, vector_to_array("features_scaled", "float32").alias("x"))
     rows = made.toLocalIterator(prefetchPartitions=True)
     while chunk := list(islice(rows, CHUNK)):
-        probabilities = network.predict_on_batch(np.asarray([r[-1] for r in chunk], dtype=np.float32))
+        probabilities = network(np.asarray([r[-1] for r in chunk], dtype=np.float32))
         for row, p in zip(chunk, np.asarray(probabilities), strict=True):
             yield (*row[:-1], p)
 

@@ -4,7 +4,7 @@ Each level has its registered model ``mqtt_ids_<level>`` and its ``@champion`` a
 packet level's name is ``MQTTIDS_MLFLOW_MODEL``). Scoring pins the version the alias points at
 when it starts, so a champion promoted mid-run never mixes two models in one capture's rows.
 A Spark champion is one PipelineModel (the fitted feature stages, then the classifier); a Keras
-champion is the network plus its run's ``feature_pipeline`` artifact. Either way the features are
+or XGBoost champion is the model plus its run's ``feature_pipeline`` artifact. Either way the features are
 made by the champion's own fitted pipeline, never refitted on the traffic being scored.
 """
 
@@ -14,12 +14,14 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from mqttids.runtime import config
 
 log = logging.getLogger(__name__)
 
 ALIAS = "champion"
-TAG_KIND = "mqttids.kind"  # the learning stage's version tags: "spark" or "keras"
+TAG_KIND = "mqttids.kind"  # the learning stage's version tags: "spark", "keras" or "xgboost"
 FEATURE_PIPELINE = "feature_pipeline"  # run artifact: the fitted feature pipeline
 SPARK_MODEL_DIR = "sparkml"  # where MLflow's Spark flavour keeps the PipelineModel
 
@@ -29,8 +31,10 @@ class NoChampion(RuntimeError):
 
 
 def registered_name(level: str) -> str:
-    """``mqtt_ids_<level>``; the packet level's is the MQTTIDS_MLFLOW_MODEL setting."""
-    return config.MLFLOW_MODEL.get() if level == "packet" else f"mqtt_ids_{level}"
+    """MQTTIDS_MLFLOW_MODEL (``mqtt_ids_packet``) for packets, the same name with the level
+    instead of ``packet`` for the others (the learning stage's rule)."""
+    packet = config.MLFLOW_MODEL.get()
+    return packet if level == "packet" else f"{packet.removesuffix('_packet')}_{level}"
 
 
 @dataclass(frozen=True)
@@ -51,18 +55,28 @@ class Champion:
 
     @property
     def feature_pipeline(self) -> Path:
-        """The fitted feature stages: inside the Spark model, or the Keras run's artifact."""
+        """The fitted feature stages: inside the Spark model, or the run's artifact."""
         return self.spark_model if self.kind == "spark" else self.folder / FEATURE_PIPELINE
 
     @property
     def label(self) -> str:
         return f"{self.name} v{self.version}"
 
-    def keras(self):
-        """The Keras network in its MLflow flavour."""
-        import mlflow.keras
+    def network(self):
+        """A non-Spark champion's classifier in its MLflow flavour, as a function of the
+        standardised vector ``x`` (float32 rows) to class probabilities."""
+        if self.kind == "keras":
+            import mlflow.keras
 
-        return mlflow.keras.load_model(str(self.folder / "model"))
+            model = mlflow.keras.load_model(str(self.folder / "model"))
+            return lambda x: np.asarray(model.predict_on_batch(x))
+        if self.kind == "xgboost":
+            import mlflow.xgboost
+            import xgboost
+
+            booster = mlflow.xgboost.load_model(str(self.folder / "model"))
+            return lambda x: np.asarray(booster.predict(xgboost.DMatrix(x)))
+        raise ValueError(f"{self.label}: unknown model kind {self.kind!r}")
 
 
 def _version(client, name: str):

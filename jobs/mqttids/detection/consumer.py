@@ -125,8 +125,8 @@ def scorers(client, into, levels: tuple[str, ...] = LIVE_LEVELS) -> list[Scorer]
     found = champions.fetch_all(client, levels, into)
     out = []
     for c in found:
-        network = c.keras() if c.kind == "keras" else None
-        out.append(Scorer(c, LocalModel.read(c.feature_pipeline, keras_model=network)))
+        network = c.network() if c.kind != "spark" else None
+        out.append(Scorer(c, LocalModel.read(c.feature_pipeline, network=network)))
     return out
 
 

@@ -4,8 +4,8 @@ The live consumer scores every packet within a second of its arrival; a Spark jo
 micro-batch would spend most of that second planning. So the consumer reads the fitted stages
 Spark ML saved (the same files MLflow holds for the champion: indexer labels, one-hot sizes,
 scaler mean and std, logistic-regression coefficients, random-forest nodes) and applies them
-with numpy, exactly as Spark's own ``transform`` would. A Keras champion reads the standardised
-vector the same way and predicts in process. A stage this module does not know is refused with
+with numpy, exactly as Spark's own ``transform`` would. A Keras or XGBoost champion reads the
+standardised vector the same way and predicts in process. A stage this module does not know is refused with
 its class name, never approximated; tests/detection checks the probabilities against Spark's
 on the corpus.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +140,35 @@ class OneHotEncoder:
             hit = index < width
             out[np.nonzero(hit)[0], index[hit]] = 1.0
             frame[target] = out
+
+
+_SIGNED_LOG = re.compile(r"SIGN\(`([^`]+)`\) \* LN\(1 \+ ABS\(`\1`\)\) AS `\1_log`")
+
+
+@dataclass(frozen=True)
+class SignedLog:
+    """The one SQLTransformer learning uses: ``<c>_log`` = sign(c) * ln(1 + |c|), as Spark computes it."""
+
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+    @classmethod
+    def read(cls, meta: dict, stage_dir: Path) -> SignedLog:
+        statement = " ".join(str(_param(meta, "statement")).split())
+        found = re.fullmatch(r"SELECT \*(?:, (.*))? FROM __THIS__", statement)
+        items = found.group(1).split(", ") if found and found.group(1) else []
+        matches = [_SIGNED_LOG.fullmatch(item) for item in items]
+        if found is None or not all(matches):
+            raise UnsupportedStage(
+                f"SQLTransformer {statement[:80]!r}: only the signed log1p runs outside Spark"
+            )
+        columns = tuple(m.group(1) for m in matches)
+        return cls(columns, tuple(f"{c}_log" for c in columns))
+
+    def apply(self, frame: Columns) -> None:
+        for source, target in zip(self.inputs, self.outputs, strict=True):
+            x = np.asarray(frame[source], dtype=np.float64)
+            frame[target] = np.sign(x) * np.log(1.0 + np.abs(x))  # LN(1 + x), not log1p: Spark's rounding
 
 
 @dataclass(frozen=True)
@@ -273,6 +303,7 @@ TRANSFORMERS: dict[str, Callable] = {
     "org.apache.spark.ml.feature.StringIndexerModel": StringIndexer.read,
     "org.apache.spark.ml.feature.OneHotEncoderModel": OneHotEncoder.read,
     "org.apache.spark.ml.feature.VectorAssembler": VectorAssembler.read,
+    "org.apache.spark.ml.feature.SQLTransformer": SignedLog.read,
     "org.apache.spark.ml.feature.StandardScalerModel": StandardScaler.read,
 }
 CLASSIFIERS: dict[str, Callable] = {
@@ -302,8 +333,11 @@ class LocalModel:
     inputs: tuple[str, ...]
 
     @classmethod
-    def read(cls, pipeline_dir: str | Path, keras_model=None) -> LocalModel:
-        """A saved PipelineModel: its last stage is the classifier, unless a Keras model is given."""
+    def read(
+        cls, pipeline_dir: str | Path, network: Callable[[np.ndarray], np.ndarray] | None = None
+    ) -> LocalModel:
+        """A saved PipelineModel: its last stage is the classifier, unless ``network`` (a Keras or
+        XGBoost champion as a function of the standardised vector) is given."""
         stages = []
         for stage_dir in _stage_dirs(Path(pipeline_dir)):
             meta = _metadata(stage_dir)
@@ -311,8 +345,8 @@ class LocalModel:
             if reader is None:
                 raise UnsupportedStage(f"{meta['class']} ({stage_dir.name}) cannot be run outside Spark")
             stages.append((meta["class"], reader(meta, stage_dir)))
-        if keras_model is not None:
-            classify = _keras(keras_model)
+        if network is not None:
+            classify = _network(network)
             transformers = [s for _, s in stages]
         else:
             if not stages or stages[-1][0] not in CLASSIFIERS:
@@ -332,9 +366,9 @@ class LocalModel:
         return padded(np.asarray(self.classify(frame), dtype=np.float64))
 
 
-def _keras(model) -> Callable[[Columns], np.ndarray]:
+def _network(network: Callable[[np.ndarray], np.ndarray]) -> Callable[[Columns], np.ndarray]:
     def classify(frame: Columns) -> np.ndarray:
-        return np.asarray(model.predict_on_batch(frame["features_scaled"].astype(np.float32)))
+        return network(frame["features_scaled"].astype(np.float32))
 
     return classify
 

@@ -112,6 +112,13 @@ def read_json(uri: str) -> dict[str, Any]:
         return json.loads(stream.read())
 
 
+def remove(uri: str) -> None:
+    """Delete one file if it is there."""
+    filesystem, path = _fs(uri)
+    if filesystem.get_file_info(path).type == fs.FileType.File:
+        filesystem.delete_file(path)
+
+
 def write_bytes(uri: str, data: bytes) -> None:
     filesystem, path = _fs(uri)
     filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)

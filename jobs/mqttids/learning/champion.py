@@ -43,6 +43,7 @@ class Contender:
     test_fingerprint: str
     version: str
     kind: str = ""
+    level: str = "packet"
 
 
 @dataclass(frozen=True)
@@ -94,11 +95,12 @@ def decide(challenger: Contender, champion: Contender | None) -> Decision:
 def _record(cur, name: str, challenger: Contender, decision: Decision) -> None:
     holder = decision.champion
     cur.execute(
-        f"INSERT INTO {DECISIONS} (slot, run_id, model, challenger_version, challenger_macro_f1, "
+        f"INSERT INTO {DECISIONS} (slot, level, run_id, model, challenger_version, challenger_macro_f1, "
         "champion_run_id, champion_model, champion_version, champion_macro_f1, promoted, reason) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (
             name,
+            challenger.level,
             challenger.run_id,
             challenger.model,
             challenger.version,

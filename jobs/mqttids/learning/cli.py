@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mqttids.learning import grids, tracking, tuning
+from mqttids.learning import grids, levels, tracking, tuning
 from mqttids.runtime import config
 
 
@@ -20,6 +20,25 @@ def add_tracking(p: argparse.ArgumentParser) -> None:
         "--dag-id",
         default=tracking.MANUAL_DAG,
         help=f"the DAG whose run this is; names the MLflow experiment (default: {tracking.MANUAL_DAG})",
+    )
+
+
+def _levels(text: str) -> list[str]:
+    try:
+        return levels.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+
+
+def add_levels(p: argparse.ArgumentParser) -> None:
+    """Which feature levels to work on; the ones the features step skipped are skipped again."""
+    p.add_argument(
+        "--levels",
+        type=_levels,
+        default=None,
+        help="comma-separated feature levels: packet, packet_context, connection; the connection "
+        "levels are skipped for batches without connection ids (default: every level the "
+        "features step built)",
     )
 
 

@@ -25,6 +25,8 @@ from mqttids.warehouse.batches import BatchRange
 
 log = logging.getLogger(__name__)
 
+ARRAY_KINDS = ("keras", "xgboost")  # models logged without the feature pipeline inside: it is beside them
+
 
 @dataclass(frozen=True)
 class ModelResult:
@@ -44,24 +46,27 @@ def score_predictions(uri: str) -> tuple[Scores, Scores]:
     return scores(label, prediction), scores(label[unseen], prediction[unseen])
 
 
-def trained_runs(client, dag_id: str, run_id: str, requested: list[str]) -> dict:
+def trained_runs(client, dag_id: str, run_id: str, requested: list[str], level: str = "packet") -> dict:
     """{model: its newest finished MLflow run} of the requested models that were trained."""
     found = {}
     for model in requested:
-        run = tracking.finished_run(client, tracking.RunKey(dag_id, run_id, model))
+        run = tracking.finished_run(client, tracking.RunKey(dag_id, run_id, model, level))
         if run is None:
-            log.warning("%s: not trained in this run (no finished MLflow run); skipped", model)
+            log.warning(
+                "%s: not trained at level %s in this run (no finished MLflow run); skipped", model, level
+            )
         else:
             found[model] = run
     if not found:
         raise FileNotFoundError(
-            f"no trained model for run {run_id} in MLflow experiment {dag_id}: did the trainers run?"
+            f"no model trained at level {level} for run {run_id} in MLflow experiment {dag_id}: "
+            "did the trainers run?"
         )
     return found
 
 
 def evaluate_model(
-    client, folder: RunFolder, meta: dict, name: str, run, registered: str
+    client, folder: RunFolder, meta: dict, name: str, run, registered: str, level: str = "packet"
 ) -> tuple[dict, ModelResult]:
     """Score, log to the model's MLflow run, register a version; return its warehouse row and scores."""
     test, unseen = score_predictions(folder.predictions(name))
@@ -72,6 +77,7 @@ def evaluate_model(
     version = tracking.register(client, run, registered, test.macro_f1, meta["test_fingerprint"])
     row = {
         "run_id": meta["run_id"],
+        "level": level,
         "model": name,
         "kind": run.data.tags[tracking.TAG_KIND],
         "mlflow_run_id": run.info.run_id,
@@ -84,8 +90,9 @@ def evaluate_model(
     }
     recall = ", ".join(f"{c['label']} {c['recall']:.2f}" for c in test.per_class())
     log.info(
-        "%s: accuracy %.4f, macro F1 %.4f, unseen-rows macro F1 %.4f; recall: %s; %s version %s",
+        "%s (%s): accuracy %.4f, macro F1 %.4f, unseen-rows macro F1 %.4f; recall: %s; %s version %s",
         name,
+        level,
         test.accuracy,
         test.macro_f1,
         unseen.macro_f1,
@@ -109,25 +116,32 @@ def check_files(client, name: str, holder: champion.Contender) -> None:
     location = client.get_model_version_download_uri(name, holder.version)
     if not list_artifacts(artifact_uri=location):
         raise champion.ChampionFilesMissing(f"no files at {location}")
-    if holder.kind == "keras" and not client.list_artifacts(version.run_id, tracking.FEATURE_PIPELINE):
+    if holder.kind in ARRAY_KINDS and not client.list_artifacts(version.run_id, tracking.FEATURE_PIPELINE):
         raise champion.ChampionFilesMissing(f"run {version.run_id} has no {tracking.FEATURE_PIPELINE}")
 
 
 def rescore_champion(
-    url: str, meta: dict, folder: RunFolder, client, name: str, holder: champion.Contender
+    url: str,
+    meta: dict,
+    folder: RunFolder,
+    client,
+    name: str,
+    holder: champion.Contender,
+    level: str = "packet",
 ) -> float:
-    """The champion's macro F1 on this run's test rows, loaded through ``models:/<name>@champion``."""
+    """The champion's macro F1 on this run's test rows (made into the level's rows from the
+    packets, as the features step does), loaded through ``models:/<name>@champion``."""
     import mlflow
     import mlflow.spark
     from pyspark.ml import PipelineModel
 
-    from mqttids.learning import features, tf_models
+    from mqttids.learning import features, levels, tf_models, xgb_models
     from mqttids.runtime.spark import session
 
     check_files(client, name, holder)
     uri = tracking.champion_uri(name)
     spark = session("mqttids-rescore", jdbc=True)
-    packets = features.read_packets(spark, url, _batches(meta)).where("split = 'test'")
+    packets = levels.rows(level, features.read_packets(spark, url, _batches(meta))).where("split = 'test'")
     labelled = packets.withColumn("label", features.label_column())
     if holder.kind == "spark":  # the logged model is the feature pipeline and the classifier
         return Scores(spark_confusion(mlflow.spark.load_model(uri).transform(labelled))).macro_f1
@@ -139,6 +153,8 @@ def rescore_champion(
         test = features.scoring_frame(PipelineModel.load(pipeline), packets)
         staged = folder.rescore(name, holder.version)
         test.select("x", "label").write.mode("overwrite").parquet(staged)
+    if holder.kind == "xgboost":
+        return xgb_models.rescore(uri, staged)
     return tf_models.rescore(uri, staged)
 
 
@@ -151,17 +167,23 @@ def evaluate(
     client,
     dag_id: str = tracking.MANUAL_DAG,
     registered: str | None = None,
+    level: str = "packet",
 ) -> tuple[list[ModelResult], champion.Decision]:
-    """Score, log, register and store the run's models, then let its best one challenge the champion."""
-    registered = registered or config.MLFLOW_MODEL.get()
+    """Score, log, register and store the run's models of one feature level (``folder`` is the
+    level's folder), then let its best one challenge that level's champion.
+
+    ``registered`` names the packet-level registered model (MQTTIDS_MLFLOW_MODEL); the other
+    levels' are named after it (:func:`mqttids.learning.tracking.registered_name`).
+    """
+    registered = tracking.registered_name(level, registered or config.MLFLOW_MODEL.get())
     meta = read_json(folder.features_meta)
-    runs = trained_runs(client, dag_id, run_id, models)
+    runs = trained_runs(client, dag_id, run_id, models, level)
     conn = db.connect(url, application="mqttids-evaluate")
     try:
         results = []
-        registry.register_columns(conn, run_id, meta["columns"])
+        registry.register_columns(conn, run_id, meta["columns"], level)
         for name, run in runs.items():
-            row, result = evaluate_model(client, folder, meta, name, run, registered)
+            row, result = evaluate_model(client, folder, meta, name, run, registered, level)
             registry.register_model(conn, row, {"test": result.test, "unseen": result.unseen})
             results.append(result)
         conn.commit()
@@ -173,13 +195,14 @@ def evaluate(
             meta["test_fingerprint"],
             best.version,
             runs[best.model].data.tags[tracking.TAG_KIND],
+            level,
         )
         decision = champion.challenge(
             conn,
             client,
             registered,
             challenger,
-            lambda c: rescore_champion(url, meta, folder, client, registered, c),
+            lambda c: rescore_champion(url, meta, folder, client, registered, c, level),
         )
     finally:
         conn.close()

@@ -15,7 +15,8 @@ Flags and other categorical columns are indexed and one-hot encoded (a value
 unseen in train lands in an "unknown" slot no train row sets); the rest stay
 numeric. The
 assembled ``features`` vector feeds the random forest; ``features_scaled``
-(standardised) feeds logistic regression and, as the array ``x``, Keras.
+(the numeric columns' signed log1p, standardised) feeds logistic regression
+and, as the array ``x``, Keras and XGBoost.
 
 Each test row is also marked ``unseen`` when its exact feature vector never
 occurs in train: MQTTset is duplicate-heavy, and scores on those rows are the
@@ -29,11 +30,12 @@ from dataclasses import asdict, dataclass
 from itertools import combinations
 
 from pyspark.ml import Pipeline, PipelineModel
-from pyspark.ml.feature import OneHotEncoder, StandardScaler, StringIndexer, VectorAssembler
+from pyspark.ml.feature import OneHotEncoder, SQLTransformer, StandardScaler, StringIndexer, VectorAssembler
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from mqttids.learning import folds
 from mqttids.learning.artifacts import RunFolder, write_json
 from mqttids.runtime import db
 from mqttids.schema import COLUMNS, LABELS, NAMES, Kind
@@ -60,8 +62,8 @@ class ColumnDecision:
 
 
 def is_categorical(name: str) -> bool:
-    """Flags, codes and texts are categories; lengths and times are quantities."""
-    kind = next(c.kind for c in COLUMNS if c.name == name)
+    """Flags, codes and texts are categories; lengths, times and connection aggregates are quantities."""
+    kind = next((c.kind for c in COLUMNS if c.name == name), Kind.FLOAT)
     return kind in (Kind.HEX, Kind.TEXT) or name in CODE_COLUMNS
 
 
@@ -80,26 +82,27 @@ def _duplicate_pairs(distinct_rows, columns: list[str]) -> dict[str, str]:
     counts = {c: distinct_rows[c].nunique() for c in columns}
     duplicates: dict[str, str] = {}
     for first, second in combinations(columns, 2):
-        if first in duplicates or second in duplicates:
+        if first in duplicates or second in duplicates or counts[first] != counts[second]:
             continue
-        pair = len(distinct_rows[[first, second]].drop_duplicates())
-        if counts[first] == counts[second] == pair:
+        if len(distinct_rows[[first, second]].drop_duplicates()) == counts[first]:
             duplicates[second] = first
     return duplicates
 
 
-def choose_columns(train: DataFrame) -> list[ColumnDecision]:
+def choose_columns(train: DataFrame, candidates: tuple[str, ...] = CANDIDATES) -> list[ColumnDecision]:
     """Decide, from the train split, which candidate columns the models get."""
     stats = train.agg(
-        *[F.min(c).alias(f"min_{c}") for c in CANDIDATES],
-        *[F.max(c).alias(f"max_{c}") for c in CANDIDATES],
-        *[F.approx_count_distinct(c).alias(f"n_{c}") for c in CANDIDATES],
+        *[F.min(c).alias(f"min_{c}") for c in candidates],
+        *[F.max(c).alias(f"max_{c}") for c in candidates],
+        *[F.approx_count_distinct(c).alias(f"n_{c}") for c in candidates],
     ).first()
     decisions = [
-        ColumnDecision(c, "dropped", "payload text; its size is in mqtt_len") for c in PAYLOAD_COLUMNS
+        ColumnDecision(c, "dropped", "payload text; its size is in mqtt_len")
+        for c in PAYLOAD_COLUMNS
+        if c in train.columns
     ]
     varying = []
-    for c in CANDIDATES:
+    for c in candidates:
         if stats[f"min_{c}"] == stats[f"max_{c}"]:
             decisions.append(ColumnDecision(c, "dropped", f"constant on train (always {stats[f'min_{c}']})"))
         else:
@@ -113,12 +116,27 @@ def choose_columns(train: DataFrame) -> list[ColumnDecision]:
         else:
             kind = "categorical, one-hot" if is_categorical(c) else "numeric"
             decisions.append(ColumnDecision(c, "kept", kind))
-    order = {c: i for i, c in enumerate(NAMES)}
+    order = {c: i for i, c in enumerate(train.columns)}
     return sorted(decisions, key=lambda d: order[d.column])
 
 
+def log_statement(numeric: list[str]) -> str:
+    """SQL adding ``<c>_log`` = sign(c) * ln(1 + |c|) for each numeric column (for SQLTransformer)."""
+    logs = ", ".join(f"SIGN(`{c}`) * LN(1 + ABS(`{c}`)) AS `{c}_log`" for c in numeric)
+    return f"SELECT *, {logs} FROM __THIS__" if numeric else "SELECT * FROM __THIS__"
+
+
 def build_pipeline(kept: list[str]) -> Pipeline:
-    """Index and one-hot the categorical columns, assemble, and standardise."""
+    """Index and one-hot the categorical columns, assemble, and standardise.
+
+    ``features`` (the trees' input) holds the numeric columns as they are. ``features_scaled``
+    (logistic regression's and the networks' input) standardises their signed log1p instead:
+    lengths, times and connection counts are heavy-tailed (a 32 KiB flood PUBLISH beside
+    2-byte ACKs, gaps of microseconds beside a SlowITe client's seconds), and standardised raw,
+    a few huge values squash every other row into one point near the mean, which a linear model
+    or a network cannot split. The log keeps the order (trees see no difference) and spreads
+    the common small values out.
+    """
     categorical = [c for c in kept if is_categorical(c)]
     numeric = [c for c in kept if c not in categorical]
     indexed = [f"{c}_idx" for c in categorical]
@@ -132,8 +150,10 @@ def build_pipeline(kept: list[str]) -> Pipeline:
             OneHotEncoder(inputCols=indexed, outputCols=onehot, handleInvalid="keep", dropLast=True),
         ]
     stages += [
+        SQLTransformer(statement=log_statement(numeric)),
         VectorAssembler(inputCols=numeric + onehot, outputCol="features"),
-        StandardScaler(inputCol="features", outputCol="features_scaled", withMean=True, withStd=True),
+        VectorAssembler(inputCols=[f"{c}_log" for c in numeric] + onehot, outputCol="features_log"),
+        StandardScaler(inputCol="features_log", outputCol="features_scaled", withMean=True, withStd=True),
     ]
     return Pipeline(stages=stages)
 
@@ -155,11 +175,11 @@ def vector_key(columns: list[str]) -> F.Column:
     return F.xxhash64(*columns)
 
 
-def fingerprint(test: DataFrame) -> str:
+def fingerprint(test: DataFrame, columns: tuple[str, ...] = NAMES) -> str:
     """Identifies the test rows (count and order-free hash sum), so scores are comparable."""
     row = test.agg(
         F.count(F.lit(1)).alias("n"),
-        F.sum(F.xxhash64(*NAMES).cast("decimal(38,0)")).alias("h"),
+        F.sum(F.xxhash64(*columns).cast("decimal(38,0)")).alias("h"),
     ).first()
     return f"{row['n']}:{row['h']}"
 
@@ -191,24 +211,39 @@ def _with_weights(df: DataFrame, weights: dict[str, float]) -> DataFrame:
     return df.withColumn("weight", F.coalesce(mapping[F.col("target")], F.lit(1.0)))
 
 
-def _model_ready(df: DataFrame) -> DataFrame:
+def _model_ready(df: DataFrame, *extra: str) -> DataFrame:
     return df.select(
+        *extra,
         "target",
         "label",
         "weight",
         "unseen",
+        folds.CONNECTION,
         "features",
         "features_scaled",
         vector_to_array("features_scaled", dtype="float32").alias("x"),
     )
 
 
-def build(spark: SparkSession, packets: DataFrame, run_id: str, folder: RunFolder, batches: BatchRange):
-    """Fit on train, transform both splits, write Parquet and metadata; return the summary."""
-    packets = packets.withColumn("label", label_column())
-    train = packets.where(F.col("split") == "train").drop("split").cache()
+def build(
+    spark: SparkSession,
+    packets: DataFrame,
+    run_id: str,
+    folder: RunFolder,
+    batches: BatchRange,
+    candidates: tuple[str, ...] = CANDIDATES,
+):
+    """Fit on train, transform both splits, write Parquet and metadata; return the summary.
+
+    ``packets`` are the rows of one feature level (:mod:`mqttids.learning.levels`) and
+    ``candidates`` the columns its models may get; the test split must share no connection
+    with train, and train rows get their cross-validation group (:mod:`mqttids.learning.folds`).
+    """
+    packets = folds.with_connection(packets.withColumn("label", label_column()))
+    train = folds.with_groups(packets.where(F.col("split") == "train").drop("split")).cache()
     test = packets.where(F.col("split") == "test").drop("split").cache()
-    decisions = choose_columns(train)
+    folds.check_disjoint(train, test)
+    decisions = choose_columns(train, candidates)
     kept = [d.column for d in decisions if d.action == "kept"]
     for d in decisions:
         log.info("column %-28s %-7s %s", d.column, d.action, d.reason)
@@ -225,7 +260,9 @@ def build(spark: SparkSession, packets: DataFrame, run_id: str, folder: RunFolde
         .withColumn("unseen", F.col("seen").isNull())
     )
     # Shuffled once here, so a streaming reader (Keras) sees the classes mixed.
-    _model_ready(train_out).orderBy(F.rand(seed=7)).write.mode("overwrite").parquet(folder.features("train"))
+    _model_ready(train_out, folds.GROUP).orderBy(F.rand(seed=7)).write.mode("overwrite").parquet(
+        folder.features("train")
+    )
     _model_ready(test_out).write.mode("overwrite").parquet(folder.features("test"))
 
     written_test = spark.read.parquet(folder.features("test"))
@@ -240,7 +277,7 @@ def build(spark: SparkSession, packets: DataFrame, run_id: str, folder: RunFolde
         train_rows=train.count(),
         test_rows=written_test.count(),
         unseen_test_rows=written_test.where("unseen").count(),
-        test_fingerprint=fingerprint(test),
+        test_fingerprint=fingerprint(test, NAMES if candidates == CANDIDATES else (*candidates, "target")),
         feature_size=first["features"].size if first else 0,
         pipeline_uri=folder.pipeline,
         input_example=[r.asDict() for r in test.select(*kept).limit(5).collect()],

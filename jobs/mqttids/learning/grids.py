@@ -20,7 +20,8 @@ from typing import Any
 SIZES = ("quick", "full")
 SPARK_MODELS = ("lr", "rf")
 KERAS_MODELS = ("dnn_narrow", "dnn_wide")
-MODELS = (*SPARK_MODELS, *KERAS_MODELS)
+XGB_MODELS = ("xgb",)
+MODELS = (*SPARK_MODELS, *KERAS_MODELS, *XGB_MODELS)
 
 GRIDS: dict[str, dict[str, dict[str, list[Any]]]] = {
     "quick": {
@@ -45,6 +46,8 @@ GRIDS: dict[str, dict[str, dict[str, list[Any]]]] = {
             "learning_rate": [1e-3],
             "activation": ["relu", "tanh"],
         },
+        # Rounds are a ceiling: each fold stops 10 rounds after its validation loss stops falling.
+        "xgb": {"max_depth": [6, 10], "learning_rate": [0.3], "num_boost_round": [200]},
     },
     "full": {
         "lr": {"regParam": [0.0, 1e-4, 1e-3, 1e-2], "elasticNetParam": [0.0, 0.5], "maxIter": [100, 300]},
@@ -67,6 +70,12 @@ GRIDS: dict[str, dict[str, dict[str, list[Any]]]] = {
             "optimizer": ["adam"],
             "learning_rate": [3e-4, 1e-3],
             "activation": ["relu", "tanh"],
+        },
+        "xgb": {
+            "max_depth": [4, 6, 10],
+            "learning_rate": [0.1, 0.3],
+            "min_child_weight": [1, 5],
+            "num_boost_round": [500],
         },
     },
 }

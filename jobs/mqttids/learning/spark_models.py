@@ -28,6 +28,7 @@ from pyspark.sql import functions as F
 
 from mqttids.learning import features, grids, tracking
 from mqttids.learning.artifacts import RunFolder, read_json
+from mqttids.learning.folds import fold_of
 from mqttids.learning.metrics import MacroF1Evaluator
 from mqttids.learning.tuning import FOLDS, WEIGHTINGS, Stopwatch, TrainingRecord, stratified_sample
 
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 MODELS = grids.SPARK_MODELS
 SEED = 7
 FIT_WEIGHT = "fit_weight"
+FOLD = "fold"
 
 
 def with_fit_weight(train: DataFrame, weighting: str) -> DataFrame:
@@ -114,7 +116,8 @@ def _train(spark, name, folder, size, grid_file, tune_rows, folds, weighting) ->
     log.info(
         "%s: class weighting %s (balanced weights to the power %s)", name, weighting, WEIGHTINGS[weighting]
     )
-    sample = stratified_sample(train_df, tune_rows, seed=SEED).cache()
+    # Folds by connection (mqttids.learning.folds): no connection is on both sides of a fold.
+    sample = stratified_sample(train_df, tune_rows, seed=SEED).withColumn(FOLD, fold_of(folds)).cache()
     tune_count = sample.count()
     log.info("%s: %d candidates x %d folds on %s rows", name, len(maps), folds, f"{tune_count:,}")
     clock = Stopwatch()
@@ -123,6 +126,7 @@ def _train(spark, name, folder, size, grid_file, tune_rows, folds, weighting) ->
         estimatorParamMaps=maps,
         evaluator=MacroF1Evaluator(),
         numFolds=folds,
+        foldCol=FOLD,
         seed=SEED,
         parallelism=2,
     ).fit(sample)

@@ -6,9 +6,11 @@ fit stopped early on its fold's validation loss. The winner is then trained on
 the whole train split *streamed* from Parquet through ``tf.data`` (never
 collected in memory), for the number of epochs early stopping found best.
 
-Class imbalance: MQTTset's flood class is 0.2% of the rows. Losses are
-weighted by the square root of the balanced class weights, as for the Spark
-models (see :data:`mqttids.learning.tuning.WEIGHTINGS` for why).
+Class imbalance: MQTTset's flood class is 0.2% of the rows. Each row's loss
+is weighted by its ``weight`` column to the power the weighting names (the
+square root of the balanced class weight by default), exactly as the Spark
+models weigh it (see :data:`mqttids.learning.tuning.WEIGHTINGS` for why).
+Folds keep each connection on one side (:mod:`mqttids.learning.folds`).
 
 The model is logged to the trainer's MLflow run in the Keras flavor (with the
 fitted feature pipeline beside it, as the run's ``feature_pipeline``
@@ -30,10 +32,10 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from mqttids.learning import grids, tracking
+from mqttids.learning import arrays, grids, tracking
 from mqttids.learning.artifacts import RunFolder, local_copy, local_path, read_json, write_bytes
 from mqttids.learning.metrics import scores
-from mqttids.learning.tuning import FOLDS, MIN_CLASS_ROWS, WEIGHTINGS, Stopwatch, TrainingRecord
+from mqttids.learning.tuning import FOLDS, WEIGHTINGS, Stopwatch, TrainingRecord
 from mqttids.schema import LABELS
 
 log = logging.getLogger(__name__)
@@ -73,57 +75,22 @@ def stream(
             yield _arrays(batch, size)
 
 
-def tf_dataset(uri: str, size: int):
-    """A tf.data pipeline over the Parquet batches: re-read every epoch, prefetched."""
+def tf_dataset(uri: str, size: int, weighting: str):
+    """A tf.data pipeline of (x, label, loss weight) over the Parquet batches: re-read every epoch."""
     import tensorflow as tf
 
     def batches():
-        for x, y in stream(uri, size):
-            for start in range(0, len(y), BATCH):
-                yield x[start : start + BATCH], y[start : start + BATCH]
+        for part in arrays.batches(uri, size, weighting):
+            for start in range(0, len(part.y), BATCH):
+                end = start + BATCH
+                yield part.x[start:end], part.y[start:end], part.w[start:end]
 
-    spec = (tf.TensorSpec((None, size), tf.float32), tf.TensorSpec((None,), tf.int32))
+    spec = (
+        tf.TensorSpec((None, size), tf.float32),
+        tf.TensorSpec((None,), tf.int32),
+        tf.TensorSpec((None,), tf.float32),
+    )
     return tf.data.Dataset.from_generator(batches, output_signature=spec).prefetch(tf.data.AUTOTUNE)
-
-
-def class_weight(meta: dict[str, Any], weighting: str) -> dict[int, float] | None:
-    """Keras class_weight from the features step's balanced weights."""
-    if weighting == "none":
-        return None
-    power = WEIGHTINGS[weighting]
-    return {LABELS.index(k): float(w) ** power for k, w in meta["class_weights"].items()}
-
-
-def tuning_sample(uri: str, size: int, rows: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A stratified sample of about ``rows`` train rows, kept in memory (it is small)."""
-    labels = _dataset(uri).to_table(columns=["label"]).column("label").to_numpy().astype(np.int32)
-    keep = np.ones(len(labels), dtype=bool)
-    if 0 < rows < len(labels):
-        share = rows / len(labels)
-        keep[:] = False
-        for label in np.unique(labels):
-            idx = np.flatnonzero(labels == label)
-            take = min(len(idx), max(int(round(len(idx) * share)), MIN_CLASS_ROWS))
-            keep[rng.choice(idx, take, replace=False)] = True
-        log.info(
-            "tuning on a stratified sample of %s of %s train rows", f"{keep.sum():,}", f"{len(labels):,}"
-        )
-    xs, ys, offset = [], [], 0
-    for x, y in stream(uri, size):
-        mask = keep[offset : offset + len(y)]
-        xs.append(x[mask])
-        ys.append(y[mask])
-        offset += len(y)
-    return np.concatenate(xs), np.concatenate(ys)
-
-
-def folds(labels: np.ndarray, k: int, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified k-fold: every class is spread evenly over the folds."""
-    fold_of = np.empty(len(labels), dtype=np.int32)
-    for label in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == label))
-        fold_of[idx] = np.arange(len(idx)) % k
-    return [(np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f)) for f in range(k)]
 
 
 def build(size: int, depth: int, width: int, activation: str, optimizer: str, learning_rate: float):
@@ -142,28 +109,27 @@ def build(size: int, depth: int, width: int, activation: str, optimizer: str, le
     return model
 
 
-def cross_validate(
-    x: np.ndarray, y: np.ndarray, size: int, params: dict[str, Any], weights, k: int, rng
-) -> tuple[float, int]:
-    """Mean validation macro F1 over k folds, and the mean best epoch count."""
+def cross_validate(rows: arrays.Rows, size: int, params: dict[str, Any], k: int) -> tuple[float, int]:
+    """Mean validation macro F1 over k connection-disjoint folds, and the mean best epoch count."""
     keras = _keras()
     f1s, epochs = [], []
-    for train_idx, val_idx in folds(y, k, rng):
+    for train_idx, val_idx in arrays.group_folds(rows.groups, k):
+        fit, val = rows.take(train_idx), rows.take(val_idx)
         model = build(size, **params)
         stop = keras.callbacks.EarlyStopping(patience=PATIENCE, restore_best_weights=True)
         history = model.fit(
-            x[train_idx],
-            y[train_idx],
-            validation_data=(x[val_idx], y[val_idx]),
+            fit.x,
+            fit.y,
+            sample_weight=fit.w,
+            validation_data=(val.x, val.y, val.w),
             epochs=MAX_EPOCHS,
             batch_size=BATCH,
-            class_weight=weights,
             callbacks=[stop],
             verbose=0,
         )
         best_epoch = int(np.argmin(history.history["val_loss"])) + 1
-        predicted = model.predict(x[val_idx], batch_size=4096, verbose=0).argmax(axis=1)
-        f1s.append(scores(y[val_idx], predicted).macro_f1)
+        predicted = model.predict(val.x, batch_size=4096, verbose=0).argmax(axis=1)
+        f1s.append(scores(val.y, predicted).macro_f1)
         epochs.append(best_epoch)
     return float(np.mean(f1s)), int(round(np.mean(epochs)))
 
@@ -271,19 +237,14 @@ def _train(name, folder, size_name, grid_file, tune_rows, k, weighting, meta) ->
     tf.config.threading.set_inter_op_parallelism_threads(2)
     rng = np.random.default_rng(SEED)
     size = int(meta["feature_size"])
-    weights = class_weight(meta, weighting)
-    log.info(
-        "%s: class weighting %s: %s",
-        name,
-        weighting,
-        weights and {LABELS[i]: round(w, 2) for i, w in weights.items()},
-    )
+    log.info("%s: class weighting %s (row weights to the power %s)", name, weighting, WEIGHTINGS[weighting])
     model_grid = grids.grid(name, size_name, grid_file)
-    x, y = tuning_sample(folder.features("train"), size, tune_rows, rng)
+    rows = arrays.sample(folder.features("train"), size, tune_rows, weighting, rng)
+    y = rows.y
     clock = Stopwatch()
     results = []
     for params in grids.candidates(model_grid):
-        f1, epochs = cross_validate(x, y, size, params, weights, k, rng)
+        f1, epochs = cross_validate(rows, size, params, k)
         log.info("%s candidate %s: CV macro F1 %.4f (best epoch ~%d)", name, params, f1, epochs)
         results.append((f1, epochs, params))
     candidates = [{"params": p, "score": f, "best_epoch": e} for f, e, p in results]
@@ -303,7 +264,7 @@ def _train(name, folder, size_name, grid_file, tune_rows, k, weighting, meta) ->
     )
     clock = Stopwatch()
     model = build(size, **params)
-    model.fit(tf_dataset(folder.features("train"), size), epochs=epochs, class_weight=weights, verbose=2)
+    model.fit(tf_dataset(folder.features("train"), size, weighting), epochs=epochs, verbose=2)
     fit_seconds = clock.seconds()
     record = TrainingRecord(
         model=name,

@@ -88,9 +88,13 @@ class RunKey:
     dag_id: str
     run_id: str
     model: str
+    level: str = FEATURE_LEVEL
 
     def filter(self) -> str:
-        return f"tags.`{TAG_RUN}` = '{_quote(self.run_id)}' AND tags.`{TAG_MODEL}` = '{_quote(self.model)}'"
+        return (
+            f"tags.`{TAG_RUN}` = '{_quote(self.run_id)}' AND tags.`{TAG_MODEL}` = '{_quote(self.model)}' "
+            f"AND tags.`{TAG_LEVEL}` = '{_quote(self.level)}'"
+        )
 
 
 def _quote(value: str) -> str:
@@ -112,12 +116,13 @@ def start_run(client, key: RunKey, kind: str, meta: dict[str, Any]):
         TAG_RUN: key.run_id,
         TAG_MODEL: key.model,
         TAG_KIND: kind,
-        TAG_LEVEL: FEATURE_LEVEL,
+        TAG_LEVEL: key.level,
         TAG_CODE: code_version(),
         TAG_BATCH_FROM: meta.get("batch_from") or "",
         TAG_BATCH_TO: meta.get("batch_to") or "",
     }
-    return mlflow.start_run(experiment_id=experiment, run_name=f"{key.model} {key.run_id}", tags=tags)
+    name = key.model if key.level == FEATURE_LEVEL else f"{key.model} {key.level}"
+    return mlflow.start_run(experiment_id=experiment, run_name=f"{name} {key.run_id}", tags=tags)
 
 
 def finished_run(client, key: RunKey):
@@ -229,9 +234,21 @@ def register(client, run, name: str, macro_f1: float, fingerprint: str):
         TAG_MODEL: run.data.tags[TAG_MODEL],
         TAG_KIND: run.data.tags[TAG_KIND],
         TAG_RUN: run.data.tags[TAG_RUN],
+        TAG_LEVEL: run.data.tags.get(TAG_LEVEL, FEATURE_LEVEL),
     }.items():
         client.set_model_version_tag(name, version.version, key, value)
     return client.get_model_version(name, version.version)
+
+
+def registered_name(level: str, packet_name: str | None = None) -> str:
+    """The registered model of a feature level: MQTTIDS_MLFLOW_MODEL (``mqtt_ids_packet``) for
+    packets, the same name with the level instead of ``packet`` for the others
+    (``mqtt_ids_packet_context``, ``mqtt_ids_connection``)."""
+    packet_name = packet_name or config.MLFLOW_MODEL.get()
+    if level == FEATURE_LEVEL:
+        return packet_name
+    stem = packet_name.removesuffix(f"_{FEATURE_LEVEL}")
+    return f"{stem}_{level}"
 
 
 def champion_uri(name: str) -> str:
@@ -287,9 +304,15 @@ def mlflow_run_urls(dag_id: str, run_id: str, uri: str | None = None) -> list[tu
     except MlflowException:
         return []
     return [
-        (r.data.tags.get(TAG_MODEL, r.info.run_name), run_url(uri, experiment.experiment_id, r.info.run_id))
+        (_label(r.data.tags, r.info.run_name), run_url(uri, experiment.experiment_id, r.info.run_id))
         for r in runs
     ]
+
+
+def _label(tags: dict[str, str], run_name: str) -> str:
+    """A run's model as links name it: packet-level models by their bare name, others with the level."""
+    model, level = tags.get(TAG_MODEL, run_name), tags.get(TAG_LEVEL, FEATURE_LEVEL)
+    return model if level == FEATURE_LEVEL else f"{model} ({level})"
 
 
 def registry_url(uri: str, name: str) -> str:

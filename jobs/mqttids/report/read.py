@@ -62,16 +62,18 @@ MODEL_COLUMNS = (
     "weighted F1",
     "test rows",
 )
+# A model as the report names it: its level follows unless it is the packet level.
+MODEL_NAME = "model || CASE WHEN level = 'packet' THEN '' ELSE ' (' || level || ')' END"
 MODELS_SQL = f"""
-SELECT r.model,
+SELECT r.{MODEL_NAME.replace("level", "r.level")},
        max(m.value) FILTER (WHERE m.subset = 'test' AND m.metric = 'accuracy'),
        max(m.value) FILTER (WHERE m.subset = 'test' AND m.metric = 'macro_f1'),
        max(m.value) FILTER (WHERE m.subset = 'unseen' AND m.metric = 'macro_f1'),
        max(m.value) FILTER (WHERE m.subset = 'test' AND m.metric = 'weighted_f1'),
        r.test_rows
-FROM {{t}} r JOIN {tables.MODEL_METRICS} m USING (run_id, model)
+FROM {{t}} r JOIN {tables.MODEL_METRICS} m USING (run_id, level, model)
 WHERE r.run_id = %s
-GROUP BY r.model, r.test_rows
+GROUP BY r.level, r.model, r.test_rows
 ORDER BY 3 DESC NULLS LAST, 1
 """  # {t}: the model_runs table, filled in by rows()
 DECISION_COLUMNS = (
@@ -179,15 +181,15 @@ def _learning(cur, run: PipelineRun) -> None:
         run.recall = rows(
             cur,
             tables.MODEL_METRICS,
-            "SELECT model, label, value FROM {t} WHERE run_id = %s "
-            "AND subset = 'test' AND metric = 'recall' ORDER BY model, label",
+            f"SELECT {MODEL_NAME} AS name, label, value FROM {{t}} WHERE run_id = %s "
+            "AND subset = 'test' AND metric = 'recall' ORDER BY name, label",
             rid,
         )
     for model, actual, predicted, n in rows(
         cur,
         tables.CONFUSION,
-        "SELECT model, actual, predicted, rows FROM {t} WHERE run_id = %s "
-        "AND subset = 'test' ORDER BY model, actual, predicted",
+        f"SELECT {MODEL_NAME} AS name, actual, predicted, rows FROM {{t}} WHERE run_id = %s "
+        "AND subset = 'test' ORDER BY name, actual, predicted",
         rid,
     ):
         run.confusion.setdefault(model, []).append((actual, predicted, n))

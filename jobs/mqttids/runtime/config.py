@@ -144,7 +144,9 @@ CODE_VERSION = Setting(
 MLFLOW_MODEL = Setting(
     "MQTTIDS_MLFLOW_MODEL",
     "mqtt_ids_packet",
-    "Registered MLflow model of the packet-level classifiers; alias @champion is the served one.",
+    "Registered MLflow model of the packet-level classifiers; alias @champion is the served one. The "
+    "other feature levels' are named after it, the level instead of `packet` (`mqtt_ids_packet_context`, "
+    "`mqtt_ids_connection`).",
 )
 CONNECTION_WINDOW = Setting(
     "MQTTIDS_CONNECTION_WINDOW",

@@ -1,0 +1,101 @@
+"""Features Parquet as numpy arrays, for the trainers that are not Spark (Keras, XGBoost).
+
+A batch at a time (never the whole split in memory), or a stratified tuning sample kept in
+memory; with each row's loss weight and its cross-validation group, so these trainers weigh
+rows and fold by connection exactly as the Spark ones do (:mod:`mqttids.learning.folds`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from mqttids.learning.artifacts import local_path
+from mqttids.learning.folds import GROUP
+from mqttids.learning.tuning import MIN_CLASS_ROWS, WEIGHTINGS
+
+log = logging.getLogger(__name__)
+
+BATCH_ROWS = 4096
+
+
+def dataset(uri: str) -> ds.Dataset:
+    return ds.dataset(local_path(uri), format="parquet")
+
+
+def matrix(batch: pa.RecordBatch | pa.Table, size: int) -> np.ndarray:
+    """x as a float32 matrix (from Spark's array column, without a Python loop)."""
+    column = batch.column("x")
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    return column.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, size)
+
+
+def fit_weights(weight: np.ndarray, weighting: str) -> np.ndarray:
+    """Each row's loss weight: its ``weight`` to the power the weighting names, as for Spark."""
+    return np.power(weight.astype(np.float64), WEIGHTINGS[weighting]).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Rows of a features Parquet: inputs, labels, loss weights and CV groups."""
+
+    x: np.ndarray
+    y: np.ndarray
+    w: np.ndarray
+    groups: np.ndarray
+
+    def take(self, idx: np.ndarray) -> Rows:
+        return Rows(self.x[idx], self.y[idx], self.w[idx], self.groups[idx])
+
+
+def batches(uri: str, size: int, weighting: str, rows: int = BATCH_ROWS) -> Iterator[Rows]:
+    """The train Parquet a batch at a time, with weights (groups are not needed here: zeros)."""
+    for batch in dataset(uri).to_batches(columns=["x", "label", "weight"], batch_size=rows):
+        if batch.num_rows:
+            yield Rows(
+                matrix(batch, size),
+                batch.column("label").to_numpy().astype(np.int32),
+                fit_weights(batch.column("weight").to_numpy(), weighting),
+                np.zeros(batch.num_rows, dtype=np.int64),
+            )
+
+
+def sample(uri: str, size: int, rows: int, weighting: str, rng: np.random.Generator) -> Rows:
+    """A stratified sample of about ``rows`` train rows (each class keeps at least 300), in memory."""
+    table = dataset(uri).to_table(columns=["label", GROUP])
+    labels = table.column("label").to_numpy().astype(np.int32)
+    keep = np.ones(len(labels), dtype=bool)
+    if 0 < rows < len(labels):
+        share = rows / len(labels)
+        keep[:] = False
+        for label in np.unique(labels):
+            idx = np.flatnonzero(labels == label)
+            take = min(len(idx), max(int(round(len(idx) * share)), MIN_CLASS_ROWS))
+            keep[rng.choice(idx, take, replace=False)] = True
+        log.info(
+            "tuning on a stratified sample of %s of %s train rows", f"{keep.sum():,}", f"{len(labels):,}"
+        )
+    parts, offset = [], 0
+    for batch in dataset(uri).to_batches(columns=["x", "weight"], batch_size=BATCH_ROWS):
+        mask = keep[offset : offset + batch.num_rows]
+        parts.append((matrix(batch, size)[mask], batch.column("weight").to_numpy()[mask]))
+        offset += batch.num_rows
+    groups = table.column(GROUP).to_numpy()
+    return Rows(
+        np.concatenate([x for x, _ in parts]) if parts else np.zeros((0, size), np.float32),
+        labels[keep],
+        fit_weights(np.concatenate([w for _, w in parts]) if parts else np.zeros(0), weighting),
+        groups[keep],
+    )
+
+
+def group_folds(groups: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, validation) indices of k folds by ``cv_group % k``: a connection stays in one fold."""
+    fold_of = np.mod(groups, k)
+    return [(np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f)) for f in range(k)]
