@@ -110,6 +110,11 @@ def test_other_params_are_validated(dagbag, name, bad):
         ("mqtt_tweet_stream", "source", "x"),
         ("mqtt_tweet_stream", "replay_file", "tweets.jsonl "),
         ("mqtt_tweet_stream", "window_seconds", 0),
+        ("mqtt_detect", "captures", " data/capture.pcap"),
+        ("mqtt_detect", "levels", ["packet", "packet"]),
+        ("mqtt_detect", "levels", ["flow"]),
+        ("mqtt_detect", "levels", []),
+        ("mqtt_detect", "mqtt_ports", "1883;8883"),
     ],
 )
 def test_params_refuse_bad_values(dagbag, dag_id, name, bad):
@@ -117,7 +122,7 @@ def test_params_refuse_bad_values(dagbag, dag_id, name, bad):
         dagbag.dags[dag_id].params.get_param(name).resolve(bad)
 
 
-@pytest.mark.parametrize("dag_id", ["mqtt_pipeline", "mqtt_tweet_stream"])
+@pytest.mark.parametrize("dag_id", ["mqtt_pipeline", "mqtt_tweet_stream", "mqtt_detect"])
 def test_every_param_has_a_default_that_validates_and_an_example(dagbag, dag_id):
     """The trigger form at its defaults must be valid: a default of "" for a string is not."""
     params = dagbag.dags[dag_id].params
@@ -153,3 +158,20 @@ def test_every_dag_upgrades_the_warehouse_before_anything_else(dagbag):
         assert not first.upstream_task_ids, dag_id
         rest = {t.task_id for t in dag.tasks} - {first.task_id}
         assert {t.task_id for t in first.get_flat_relatives(upstream=False)} == rest, dag_id
+
+
+def test_detect_scores_the_landing_folder_on_its_asset_and_named_inputs_when_triggered(dagbag, tmp_path):
+    from mqttids_airflow import detect
+
+    dag = dagbag.dags["mqtt_detect"]
+    assert {t.task_id: t.downstream_task_ids for t in dag.tasks} == {
+        "upgrade_warehouse": {"detect"},
+        "detect": set(),
+    }
+    assert [a.name for a in dag.timetable.asset_condition.objects] == ["mqtt_captures"]
+    assert [o.name for o in dag.get_task("detect").outlets] == ["mqtt_detections"]
+    landing = detect.captures_uri({"captures": None})
+    assert landing.endswith("captures") and detect.only({"captures": None}) == "new"
+    named = str(tmp_path / "site.pcap")
+    assert detect.captures_uri({"captures": named}) == named and detect.only({"captures": named}) == "all"
+    assert detect.levels({"levels": ["connection", "packet"]}) == "connection,packet"

@@ -18,6 +18,7 @@ import psycopg2.extras
 import pytest
 
 from mqttids.analytics import cube
+from mqttids.detection import tables as detection_tables
 from mqttids.ingest import loading, sources
 from mqttids.learning import champion, registry
 from mqttids.runtime import db
@@ -50,6 +51,12 @@ TABLES = {
     stream_tables.OFFSETS,
     stream_tables.ENDS,
     stream_tables.DEAD_LETTERS,
+    tables.DETECTIONS,
+    tables.DETECTION_SUMMARY,
+    detection_tables.OFFSETS,
+    detection_tables.STATE,
+    detection_tables.ENDS,
+    detection_tables.DEAD_LETTERS,
 }
 
 

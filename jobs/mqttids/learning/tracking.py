@@ -11,15 +11,14 @@ rerun logs a new run and registers a new version, and the ``@champion`` alias
 moves only by the champion rule (:mod:`mqttids.learning.champion`).
 
 The server comes from ``MLFLOW_TRACKING_URI``, else the embedded one
-(:mod:`mqttids.runtime.embedded_mlflow`). :func:`connect` checks it answers
-before anything is trained, so a trainer fails at once, not after an hour.
+(:mod:`mqttids.runtime.tracking_server`, shared with detection): ``connect``
+checks it answers before anything is trained, so a trainer fails at once.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,9 @@ from urllib.parse import quote
 
 from mqttids.runtime import code_version as code_version_of
 from mqttids.runtime import config
+
+# Re-exported: the trainers, the evaluator and make run use them through this module.
+from mqttids.runtime.tracking_server import TrackingUnavailable, check, connect, tracking_uri  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -49,52 +51,11 @@ TAG_FINGERPRINT = "test_fingerprint"
 FEATURE_PIPELINE = "feature_pipeline"  # run artifact: the fitted feature pipeline (Spark ML)
 
 
-class TrackingUnavailable(RuntimeError):
-    """The MLflow tracking server does not answer, or its artifact store refuses files."""
-
-
-def tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI``, else the embedded server (started if needed)."""
-    uri = config.MLFLOW_TRACKING_URI.get()
-    if uri:
-        return uri
-    from mqttids.runtime import embedded_mlflow
-
-    try:
-        return embedded_mlflow.ensure_running()
-    except embedded_mlflow.MlflowServerError as err:
-        raise TrackingUnavailable(str(err)) from err
-
-
 def tracking_uri_hint() -> str:
     """The server the client talks to, for messages (without starting the embedded one)."""
     import mlflow
 
     return mlflow.get_tracking_uri()
-
-
-def check(uri: str) -> None:
-    """Fail at once, with the address, when an HTTP tracking server does not answer."""
-    from mqttids.runtime import embedded_mlflow
-
-    if uri.startswith(("http://", "https://")) and not embedded_mlflow.healthy(uri, timeout=5):
-        raise TrackingUnavailable(
-            f"MLflow tracking server {uri} does not answer (GET /health failed): start it "
-            "(make mlflow) or point MLFLOW_TRACKING_URI at a running server"
-        )
-
-
-def connect(uri: str | None = None):
-    """An MlflowClient on the checked server; the fluent API (mlflow.log_*) uses it too."""
-    import mlflow
-    from mlflow import MlflowClient
-
-    uri = uri or tracking_uri()
-    check(uri)
-    # A server that dies mid-run fails the task in about a minute, not after MLflow's long backoff.
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
-    mlflow.set_tracking_uri(uri)
-    return MlflowClient(uri)
 
 
 def code_version() -> str:

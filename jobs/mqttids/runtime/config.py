@@ -263,6 +263,21 @@ X_API_URL = Setting(
     "Base URL that replaces `https://api.twitter.com` for `source=x_api` (e.g. a proxy or a replay "
     "server). Empty: the real X API.",
 )
+DETECT_LANDING_URI = Setting(
+    "MQTTIDS_DETECT_LANDING_URI",
+    str(PROJECT_ROOT / "data" / "landing" / "captures"),
+    "Landing folder of captures (PCAP/PCAPNG) and raw per-class CSVs to score: a run of "
+    "`mqtt_detect` without a `captures` param scores the files in it not scored yet.",
+)
+DETECT_TOPIC = Setting(
+    "MQTTIDS_DETECT_TOPIC", "mqtt_packets", "Kafka topic live packets are published to and scored from."
+)
+ALERTS_TOPIC = Setting(
+    "MQTTIDS_ALERTS_TOPIC", "mqtt_alerts", "Kafka topic the live consumer publishes its alerts to."
+)
+DETECT_PARTITIONS = Setting(
+    "MQTTIDS_DETECT_PARTITIONS", "3", "Partitions of the live packet topic when the platform creates it."
+)
 
 ALL_SETTINGS: tuple[Setting, ...] = (
     DB_URL,
@@ -307,6 +322,10 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     REPLAY_RATE,
     X_BEARER_TOKEN,
     X_API_URL,
+    DETECT_LANDING_URI,
+    DETECT_TOPIC,
+    ALERTS_TOPIC,
+    DETECT_PARTITIONS,
 )
 
 BEGIN_MARK = (

@@ -32,6 +32,8 @@ FEATURE_COLUMNS = f"{SCHEMA}.feature_columns"
 CHAMPION_DECISIONS = f"{SCHEMA}.champion_decisions"
 TWEET_STREAM_RUNS = f"{SCHEMA}.tweet_stream_runs"  # stream, keyed by run_id (the Airflow run id)
 TWEET_TERM_COUNTS = f"{SCHEMA}.tweet_term_counts"
+DETECTIONS = f"{SCHEMA}.detections"  # detection: scored connections, batch and live (revision 0006)
+DETECTION_SUMMARY = f"{SCHEMA}.detection_summary"
 
 # Columns ingest adds in front of the 34 MQTTset columns.
 LOAD_COLUMNS: tuple[str, ...] = ("batch_date", "split", "source_file", "part_no")

@@ -1,0 +1,425 @@
+"""The live consumer: packets from Kafka scored as they arrive, alerts stored exactly once.
+
+Delivery is at least once, as for the tweet stream: the consumer assigns itself every
+partition (no group, no rebalance wait) and reads from offsets kept in PostgreSQL. Each polled
+batch is scored at once (one numpy pass per level through the champions exported by
+:mod:`mqttids.detection.local_model`; no Spark job per packet), then one transaction stores the
+batch's new alerts, the per-connection state it changed, end markers, dead letters and the
+offsets past the batch. A consumer killed at any point restarts from offsets that match the
+state it finds, so it raises the alerts an uninterrupted one would, none twice.
+
+A connection's state (its first packet's time, its packets so far, the
+:class:`mqttids.connection.state.ConnectionState` behind the ``packet_context`` level and the alerts it
+has raised) lives in memory and, for every connection a batch touched, in
+``mqtt.detection_state``. An alert is the first packet of a connection a level's champion
+classes as an attack class; one per (capture, level, connection, class). Alerts reach the alerts
+topic through an outbox: stored with ``alert_sent = false``, published after the commit, then
+marked. A crash between publishing and marking republishes them on restart: the topic is at
+least once, keyed by the alert's ``detection_id``; the table is exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from kafka import TopicPartition
+from kafka.errors import KafkaError
+from psycopg2.extras import execute_values
+
+from mqttids.connection.features import ConnectionState, window_seconds
+from mqttids.detection import champions, packets, producer
+from mqttids.detection.local_model import LocalModel
+from mqttids.detection.tables import (
+    DEAD_LETTER_BYTES,
+    DEAD_LETTERS,
+    ENDS,
+    OFFSETS,
+    PROBABILITY_COLUMNS,
+    STATE,
+)
+from mqttids.runtime import broker
+from mqttids.schema import LABELS
+from mqttids.warehouse.tables import DETECTIONS
+
+log = logging.getLogger(__name__)
+
+CONSUMER_NAME = "mqtt_detect_live"
+LIVE_LEVELS = ("packet", "packet_context")  # per packet; the connection level is scored in batch
+BENIGN = "legitimate"
+PARTITIONS_WAIT = 30.0
+FEATURE_NAMES = frozenset(c.name for c in packets.FEATURE_COLUMNS)
+
+ALERT_COLUMNS = (
+    "source",
+    "capture",
+    "level",
+    "connection_id",
+    "window_no",
+    "first_time",
+    "last_time",
+    "packets",
+    "predicted",
+    *PROBABILITY_COLUMNS,
+    "model",
+    "model_version",
+    "mlflow_run_id",
+    "run_id",
+    "kafka_partition",
+    "kafka_offset",
+    "published_at",
+    "alert_sent",
+)
+STORE_ALERTS = f"""INSERT INTO {DETECTIONS} ({", ".join(ALERT_COLUMNS)}) VALUES %s
+ON CONFLICT (capture, level, connection_id, window_no, predicted) DO NOTHING"""
+STORE_STATE = f"""INSERT INTO {STATE} (consumer, capture, connection_id, state) VALUES %s
+ON CONFLICT (consumer, capture, connection_id)
+DO UPDATE SET state = EXCLUDED.state, updated_at = clock_timestamp()"""
+STORE_OFFSETS = f"""INSERT INTO {OFFSETS} (consumer, topic, kafka_partition, next_offset) VALUES %s
+ON CONFLICT (consumer, topic, kafka_partition)
+DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = clock_timestamp()"""
+
+
+class ConsumerIncomplete(RuntimeError):
+    """The deadline came before the capture's end markers."""
+
+
+class Undecodable(ValueError):
+    """A message that is not a packet or end marker of the producer's format."""
+
+
+@dataclass
+class Connection:
+    """What the consumer keeps about one connection between packets (pickled into the state table)."""
+
+    first_time: float
+    context: ConnectionState
+    packets: int = 0
+    alerted: set[tuple[str, str]] = field(default_factory=set)  # (level, class)
+
+
+@dataclass
+class Scorer:
+    """One level's champion, run in process."""
+
+    champion: champions.Champion
+    model: LocalModel
+
+
+@dataclass
+class ConsumeResult:
+    messages: int = 0
+    packets: int = 0
+    alerts: int = 0
+    quarantined: int = 0
+    batches: int = 0
+    score_seconds: float = 0.0
+
+
+def scorers(client, into, levels: tuple[str, ...] = LIVE_LEVELS) -> list[Scorer]:
+    """The champions of the live levels, exported to numpy (NoChampion if there is none)."""
+    found = champions.fetch_all(client, levels, into)
+    out = []
+    for c in found:
+        network = c.network() if c.kind != "spark" else None
+        out.append(Scorer(c, LocalModel.read(c.feature_pipeline, network=network)))
+    return out
+
+
+def decode(value: bytes | None) -> dict:
+    if value is None:
+        raise Undecodable("the message has no value")
+    try:
+        message = json.loads(value.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise Undecodable(f"not UTF-8 JSON: {err}") from err
+    if not isinstance(message, dict) or not isinstance(message.get("capture"), str):
+        raise Undecodable("not an object with a string 'capture'")
+    if message.get("type") == producer.END:
+        if not isinstance(message.get("partitions"), int) or message["partitions"] < 1:
+            raise Undecodable("end marker without a positive 'partitions'")
+        return message
+    if message.get("type") != producer.PACKET:
+        raise Undecodable(f"unknown message type {message.get('type')!r}")
+    packet, published = message.get("packet"), message.get("published_at")
+    if not isinstance(packet, dict) or not isinstance(published, int | float):
+        raise Undecodable("a packet message needs a 'packet' object and a numeric 'published_at'")
+    missing = FEATURE_NAMES - packet.keys()
+    if missing or not isinstance(packet.get(packets.EPOCH), int | float):
+        raise Undecodable(f"the packet lacks {', '.join(sorted(missing)[:3]) or packets.EPOCH}")
+    return message
+
+
+def _moment(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+class BatchScorer:
+    """Turns polled records into alerts, state and offsets, stored in one transaction."""
+
+    def __init__(self, conn, topic: str, consumer: str, scoring: list[Scorer]) -> None:
+        self.conn, self.topic, self.consumer, self.scoring = conn, topic, consumer, scoring
+        self.connections: dict[tuple[str, int], Connection] = {}
+        self.window = window_seconds()
+
+    def _load(self, keys: set[tuple[str, int]]) -> None:
+        """Bring the stored state of connections not in memory (after a restart)."""
+        missing = [k for k in keys if k not in self.connections]
+        if not missing:
+            return
+        with self.conn.cursor() as cur:
+            cur.execute(
+                f"""SELECT capture, connection_id, state FROM {STATE} WHERE consumer = %s
+                    AND (capture, connection_id) IN (SELECT * FROM unnest(%s::text[], %s::bigint[]))""",
+                (self.consumer, [c for c, _ in missing], [i for _, i in missing]),
+            )
+            for capture, connection_id, state in cur.fetchall():
+                self.connections[(capture, connection_id)] = pickle.loads(bytes(state))
+
+    def store(self, records: dict, result: ConsumeResult) -> None:
+        offsets, dead, ends, decoded = {}, [], [], []
+        for tp, batch in records.items():
+            for record in batch:
+                result.messages += 1
+                offsets[tp.partition] = record.offset + 1
+                try:
+                    message = decode(record.value)
+                except Undecodable as err:
+                    dead.append(self._dead_letter(tp.partition, record, str(err)))
+                    continue
+                if message["type"] == producer.END:
+                    ends.append(
+                        (self.consumer, message["capture"], self.topic, tp.partition, message["partitions"])
+                    )
+                elif message["packet"].get(packets.STREAM) is not None:
+                    decoded.append((tp.partition, record.offset, message))
+        alerts, touched = self._score(decoded, result)
+        with self.conn.cursor() as cur:
+            if alerts:
+                execute_values(cur, STORE_ALERTS, alerts, page_size=len(alerts))
+                result.alerts += cur.rowcount
+            if touched:
+                rows = [(self.consumer, c, i, pickle.dumps(self.connections[(c, i)])) for c, i in touched]
+                execute_values(cur, STORE_STATE, rows, page_size=len(rows))
+            if ends:
+                execute_values(cur, f"INSERT INTO {ENDS} VALUES %s ON CONFLICT DO NOTHING", ends)
+            if dead:
+                execute_values(cur, f"INSERT INTO {DEAD_LETTERS} VALUES %s ON CONFLICT DO NOTHING", dead)
+                result.quarantined += len(dead)
+            execute_values(
+                cur, STORE_OFFSETS, [(self.consumer, self.topic, p, o) for p, o in offsets.items()]
+            )
+        # Alerts, state, markers, dead letters and offsets together: a restart finds them consistent.
+        self.conn.commit()
+        result.batches += 1
+
+    def _score(self, decoded: list[tuple[int, int, dict]], result: ConsumeResult):
+        started = time.perf_counter()
+        self._load({(m["capture"], int(m["packet"][packets.STREAM])) for _, _, m in decoded})
+        rows, places = [], []
+        touched: set[tuple[str, int]] = set()
+        for partition, offset, message in decoded:
+            packet = message["packet"]
+            key = (message["capture"], int(packet[packets.STREAM]))
+            state = self.connections.get(key)
+            if state is None:
+                state = self.connections[key] = Connection(
+                    packet[packets.EPOCH], ConnectionState(self.window)
+                )
+            state.packets += 1
+            row = {**packet, "capture_time": packet[packets.EPOCH], "connection_id": key[1]}
+            row.update(state.context.update(row))
+            rows.append(row)
+            places.append(
+                (key, state.packets, partition, offset, message["published_at"], packet[packets.EPOCH])
+            )
+            touched.add(key)
+        alerts = []
+        for scorer in self.scoring if rows else []:
+            probabilities = scorer.model.probabilities(rows)
+            for place, p in zip(places, probabilities, strict=True):
+                predicted = LABELS[int(p.argmax())]
+                key, count, partition, offset, published, epoch = place
+                state = self.connections[key]
+                if predicted == BENIGN or (scorer.champion.level, predicted) in state.alerted:
+                    continue
+                state.alerted.add((scorer.champion.level, predicted))
+                alerts.append(
+                    self._alert(
+                        scorer.champion, key, state, count, predicted, p, partition, offset, published, epoch
+                    )
+                )
+        result.packets += len(rows)
+        result.score_seconds += time.perf_counter() - started
+        return alerts, touched
+
+    def _alert(self, champion, key, state, count, predicted, p, partition, offset, published, epoch) -> tuple:
+        return (
+            "live",
+            key[0],
+            champion.level,
+            key[1],
+            0,
+            _moment(state.first_time),
+            _moment(epoch),
+            count,
+            predicted,
+            *(float(v) for v in p),
+            champion.name,
+            champion.version,
+            champion.mlflow_run_id,
+            self.consumer,
+            partition,
+            offset,
+            _moment(published),
+            False,
+        )
+
+    def _dead_letter(self, partition: int, record, reason: str) -> tuple:
+        raw = record.value
+        log.warning(
+            "quarantined the message at %s[%d] offset %d: %s", self.topic, partition, record.offset, reason
+        )
+        return (
+            self.consumer,
+            self.topic,
+            partition,
+            record.offset,
+            None if raw is None else raw[:DEAD_LETTER_BYTES],
+            0 if raw is None else len(raw),
+            reason,
+        )
+
+
+def send_alerts(conn, kafka, alerts_topic: str, consumer: str) -> int:
+    """Publish the stored alerts not yet on the topic (the outbox), then mark them sent."""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"""SELECT detection_id, capture, level, connection_id, predicted, first_time, last_time, packets,
+                       {", ".join(PROBABILITY_COLUMNS)}, model, model_version
+                FROM {DETECTIONS} WHERE alert_sent = false AND run_id = %s ORDER BY detection_id""",
+            (consumer,),
+        )
+        pending = cur.fetchall()
+    conn.commit()
+    if not pending:
+        return 0
+    try:
+        for row in pending:
+            detection_id, capture, level, connection_id, predicted, first, last, count, *rest = row
+            value = {
+                "detection_id": detection_id,
+                "capture": capture,
+                "level": level,
+                "connection_id": connection_id,
+                "predicted": predicted,
+                "first_time": first.isoformat(),
+                "last_time": last.isoformat(),
+                "packets": count,
+                "probabilities": dict(zip(LABELS, rest[: len(LABELS)], strict=True)),
+                "model": f"{rest[len(LABELS)]} v{rest[len(LABELS) + 1]}",
+            }
+            kafka.send(alerts_topic, key=str(detection_id).encode(), value=broker.encode(value))
+        kafka.flush()
+    except KafkaError as err:
+        raise broker.BrokerUnreachable(f"publishing alerts to {alerts_topic} failed: {err}") from err
+    with conn.cursor() as cur:
+        cur.execute(
+            f"UPDATE {DETECTIONS} SET alert_sent = true WHERE detection_id = ANY(%s)",
+            ([r[0] for r in pending],),
+        )
+    conn.commit()
+    return len(pending)
+
+
+def stored_offsets(conn, consumer: str, topic: str) -> dict[int, int]:
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT kafka_partition, next_offset FROM {OFFSETS} WHERE consumer = %s AND topic = %s",
+            (consumer, topic),
+        )
+        found = dict(cur.fetchall())
+    conn.commit()
+    return found
+
+
+def ends_read(conn, consumer: str, capture: str, topic: str) -> tuple[int, int | None]:
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT count(*), max(partitions) FROM {ENDS} "
+            "WHERE consumer = %s AND capture = %s AND topic = %s",
+            (consumer, capture, topic),
+        )
+        read, total = cur.fetchone()
+    conn.commit()
+    return read, total
+
+
+def _assign(kafka, conn, consumer: str, topic: str) -> None:
+    deadline = time.monotonic() + PARTITIONS_WAIT
+    partitions = None
+    while not partitions:
+        partitions = kafka.partitions_for_topic(topic)
+        if not partitions and time.monotonic() > deadline:
+            raise broker.BrokerUnreachable(f"topic {topic} has no partitions after {PARTITIONS_WAIT:.0f} s")
+        if not partitions:
+            time.sleep(0.2)
+    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    kafka.assign(tps)
+    stored = stored_offsets(conn, consumer, topic)
+    for tp in tps:
+        if tp.partition in stored:
+            kafka.seek(tp, stored[tp.partition])
+        else:
+            kafka.seek_to_beginning(tp)
+    log.info("reading %s partitions %s from offsets %s", topic, sorted(partitions), stored or "the beginning")
+
+
+def consume(
+    *,
+    conn,
+    bootstrap: str,
+    topic: str,
+    alerts_topic: str,
+    partitions: int,
+    scoring: list[Scorer],
+    duration: float,
+    until_end_of: str | None = None,
+    consumer: str = CONSUMER_NAME,
+    batch_size: int = 2000,
+) -> ConsumeResult:
+    """Score the topic for ``duration`` s; with ``until_end_of``, stop at that capture's end markers
+    (ConsumerIncomplete if they have not come by the deadline)."""
+    broker.ensure_topic(bootstrap, topic, partitions)
+    broker.ensure_topic(bootstrap, alerts_topic, 1)
+    kafka, out = broker.consumer(bootstrap), broker.producer(bootstrap)
+    result = ConsumeResult()
+    deadline = time.monotonic() + duration
+    try:
+        _assign(kafka, conn, consumer, topic)
+        send_alerts(conn, out, alerts_topic, consumer)  # what a killed consumer stored but did not send
+        scorer = BatchScorer(conn, topic, consumer, scoring)
+        while True:
+            records = kafka.poll(timeout_ms=200, max_records=batch_size)
+            if records:
+                scorer.store(records, result)
+                send_alerts(conn, out, alerts_topic, consumer)
+            if until_end_of is not None:
+                read, total = ends_read(conn, consumer, until_end_of, topic)
+                if total is not None and read >= total:
+                    log.info("capture %s complete: %s", until_end_of, result)
+                    return result
+            if time.monotonic() >= deadline:
+                if until_end_of is None:
+                    return result
+                raise ConsumerIncomplete(
+                    f"stopped after {duration:.0f} s before the end of capture {until_end_of}: "
+                    "is its producer running?"
+                )
+    finally:
+        kafka.close()
+        out.close()

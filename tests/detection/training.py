@@ -1,0 +1,71 @@
+"""Tiny champions of the packet and packet_context levels, trained on the capture corpus.
+
+Each is what the learning stage registers (tests/learning checks the trainers themselves): the
+feature stages it builds (string indexers and one-hot encoders for the categorical columns the
+features step keeps, an assembler, a standard scaler) and a random forest, fitted on the corpus
+train split, logged as one Spark ML model in an MLflow run tagged with its level, registered as
+``mqtt_ids_<level>`` with ``mqttids.kind = spark`` and given the ``@champion`` alias. Fitting
+one small forest per level by hand keeps the session fixture to seconds.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pyspark.ml import Pipeline
+from pyspark.ml.classification import RandomForestClassifier
+from pyspark.ml.feature import OneHotEncoder, StandardScaler, StringIndexer, VectorAssembler
+
+from mqttids.connection.features import CONTEXT_FEATURES, packet_context
+from mqttids.detection import champions
+from mqttids.learning import features
+from mqttids.warehouse.batches import BatchRange
+
+
+def _pipeline(kept: list[str]) -> Pipeline:
+    categorical = [c for c in kept if c in features.NAMES and features.is_categorical(c)]
+    numeric = [c for c in kept if c not in categorical]
+    return Pipeline(
+        stages=[
+            StringIndexer(
+                inputCols=categorical, outputCols=[f"{c}_idx" for c in categorical], handleInvalid="keep"
+            ),
+            OneHotEncoder(
+                inputCols=[f"{c}_idx" for c in categorical],
+                outputCols=[f"{c}_vec" for c in categorical],
+                handleInvalid="keep",
+            ),
+            VectorAssembler(inputCols=numeric + [f"{c}_vec" for c in categorical], outputCol="features"),
+            StandardScaler(inputCol="features", outputCol="features_scaled", withMean=True, withStd=True),
+            RandomForestClassifier(featuresCol="features", labelCol="label", numTrees=8, maxDepth=6, seed=7),
+        ]
+    )
+
+
+def register(client, model, level: str) -> str:
+    """Log ``model`` in a run of its level, register it, make it @champion; returns its version."""
+    import mlflow
+    import mlflow.spark
+
+    experiment = client.create_experiment(f"detection-tests-{level}")
+    with mlflow.start_run(experiment_id=experiment, tags={"mqttids.feature_level": level}) as run:
+        mlflow.spark.log_model(model, "model")
+    name = champions.registered_name(level)
+    version = mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
+    client.set_model_version_tag(name, version.version, champions.TAG_KIND, "spark")
+    client.set_registered_model_alias(name, champions.ALIAS, version.version)
+    return str(version.version)
+
+
+def train_champions(spark, db_url: str, day: date, client) -> dict[str, str]:
+    """{level: registered version} of the two per-packet levels, trained on the corpus batch ``day``."""
+    packets = features.read_packets(spark, db_url, BatchRange.single(day))
+    train = packets.where("split = 'train'").withColumn("label", features.label_column()).cache()
+    kept = [d.column for d in features.choose_columns(train) if d.action == "kept"]
+    versions = {"packet": register(client, _pipeline(kept).fit(train), "packet")}
+    context = packet_context(train)
+    versions["packet_context"] = register(
+        client, _pipeline(kept + list(CONTEXT_FEATURES)).fit(context), "packet_context"
+    )
+    train.unpersist()
+    return versions
