@@ -7,7 +7,9 @@
   is never touched; :func:`sql` runs statements in it.
 * :func:`ensure_pair` generates (once) and caches the train70/test30 pair of a given size.
 * :class:`PeakRss` and :func:`run_step` time a child process and the peak resident memory of its
-  whole process tree (Python, the Spark JVM, TensorFlow, psql).
+  whole process tree (Python, the Spark JVM, TensorFlow, psql); :func:`run_streaming` also hands
+  each output line over as it comes, to cut a long child into sections with their own peaks.
+* :func:`load_average` says how busy the (shared) machine was.
 * :class:`CpuMeter` and :func:`timed` time a call in this process and split the machine's CPU
   seconds meanwhile between a Spark JVM, its Python workers, PostgreSQL, this process and the rest.
 * :func:`side_by_side` formats the comparison table; :func:`machine_line` prints the last line,
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -25,7 +28,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -120,19 +124,24 @@ def ensure_pair(
 ) -> Path:
     """The folder of a generated train70.csv + test30.csv pair, made once and cached.
 
-    Either ``rows`` (split 70/30) or ``shape`` (a published file size: ``reduced``, ``augmented``).
+    ``rows`` (split 70/30, the reduced class mix), ``shape`` (a published file size: ``reduced``,
+    ``augmented``), or both: ``rows`` rows with that shape's class mix (``--rows N --mix shape``).
     The pair is written to a temporary folder and renamed, so a half-written one is never reused.
     """
-    if (rows is None) == (shape is None):
-        raise ValueError("give rows or shape")
-    folder = cache / (f"rows{rows}-seed{seed}" if shape is None else f"{shape}-seed{seed}")
+    if rows is None and shape is None:
+        raise ValueError("give rows, shape or both")
+    if shape is None:
+        folder, size = cache / f"rows{rows}-seed{seed}", ["--rows", str(rows)]
+    elif rows is None:
+        folder, size = cache / f"{shape}-seed{seed}", ["--shape", shape]
+    else:
+        folder, size = cache / f"{shape}-rows{rows}-seed{seed}", ["--rows", str(rows), "--mix", shape]
     if (folder / "train70.csv").is_file() and (folder / "test30.csv").is_file():
         log.info("using cached pair %s", folder)
         return folder
     cache.mkdir(parents=True, exist_ok=True)
-    log.info("generating %s (seed %s) into %s", shape or f"{rows:,} rows", seed, folder)
+    log.info("generating %s (seed %s) into %s", " ".join(size), seed, folder)
     tmp = Path(tempfile.mkdtemp(prefix=".gen-", dir=cache))
-    size = ["--rows", str(rows)] if shape is None else ["--shape", shape]
     command = [sys.executable, str(ROOT / "jobs" / "generate_sample.py"), "--out", str(tmp), *size]
     subprocess.run([*command, "--seed", str(seed)], check=True)
     shutil.rmtree(folder, ignore_errors=True)
@@ -153,6 +162,12 @@ class PeakRss:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
         self.peak_mib = 0.0
+        self.section_mib = 0.0  # the peak since the last new_section(): one step of a long child
+
+    def new_section(self) -> float:
+        """Start a new section; return the peak of the one that ends (MiB)."""
+        ended, self.section_mib = self.section_mib, 0.0
+        return ended
 
     def _poll(self) -> None:
         while not self._stop.is_set():
@@ -163,6 +178,7 @@ class PeakRss:
                     with contextlib.suppress(psutil.Error):
                         total += p.memory_info().rss
                 self.peak_mib = max(self.peak_mib, total / 2**20)
+                self.section_mib = max(self.section_mib, total / 2**20)
             except psutil.Error:
                 pass
             self._stop.wait(self._every)
@@ -272,6 +288,50 @@ def timed(meter: CpuMeter | None, fn):
         return value, seconds, None
     time.sleep(0.5)  # let exiting backends be reaped, or their CPU time is lost
     return value, seconds, CpuMeter.diff(before, meter.snapshot())
+
+
+def run_streaming(
+    command: Sequence[str],
+    on_line: Callable[[str, PeakRss], None],
+    env: dict[str, str] | None = None,
+    log_file: Path | None = None,
+):
+    """As :func:`run_step`, but each output line goes to ``on_line(line, peak)`` as it comes.
+
+    So a caller can cut one long child (a whole DAG run) into sections at the lines that
+    announce them, and read each section's peak memory (:meth:`PeakRss.new_section`).
+    """
+    started = time.monotonic()
+    tail: deque[str] = deque(maxlen=200)
+    out = open(log_file, "a") if log_file else None  # noqa: SIM115 - closed below
+    try:
+        proc = subprocess.Popen(
+            list(command), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        )
+        assert proc.stdout is not None
+        with PeakRss(proc.pid) as peak:
+            for line in proc.stdout:
+                tail.append(line)
+                if out:
+                    out.write(line)
+                    out.flush()
+                on_line(line, peak)
+            proc.wait()
+    finally:
+        if out:
+            out.close()
+    seconds = time.monotonic() - started
+    if proc.returncode:
+        sys.stderr.write("".join(tail))
+        where = f" (log: {log_file})" if log_file else ""
+        raise SystemExit(f"step failed ({proc.returncode}){where}: {' '.join(command)}")
+    return seconds, peak.peak_mib
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: the machine is shared, figures depend on it."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} cores"
 
 
 # ----------------------------------------------------------------- output

@@ -26,12 +26,14 @@ shapes:
   augmented  {sum(AUGMENTED_ROWS["train"].values()):,} / \
 {sum(AUGMENTED_ROWS["test"].values()):,} rows (legitimate half, each attack a tenth),
              streamed to disk in blocks of {generator.BLOCK_ROWS:,} rows
-  --rows N   N rows in all, split 70/30 with the reduced class mix and at least
-             {generator.MIN_CLASS_ROWS} rows (or 2 per day) of every class in each file
+  --rows N   N rows in all, split 70/30 with the reduced class mix (--mix augmented: the
+             augmented one) and at least {generator.MIN_CLASS_ROWS} rows (or 2 per day) of every
+             class in each file
 
 examples:
   python jobs/generate_sample.py --out data/sample --shape reduced --seed 0
   python jobs/generate_sample.py --out data/small --rows 5000
+  python jobs/generate_sample.py --out data/1m --rows 1000000 --mix augmented
   python jobs/generate_sample.py --landing data/landing --days 7 --rows 70000
   python jobs/generate_sample.py --calibrate data/sample   # table of docs/calibration.md
 """
@@ -68,6 +70,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--shape", choices=("reduced", "augmented"), help="a published file size")
     size.add_argument("--rows", type=int, metavar="N", help="N rows in all, split 70/30")
+    parser.add_argument(
+        "--mix",
+        choices=generator.MIXES,
+        default="reduced",
+        help="class mix of --rows: the reduced or the augmented files' (default: reduced)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument(
         "--days", type=int, default=1, metavar="N", help="landing batches to write (default: 1)"
@@ -83,11 +91,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.calibrate is None and args.shape is None and args.rows is None:
         parser.error("--out and --landing need --shape reduced|augmented or --rows N")
+    if args.mix != "reduced" and args.rows is None:
+        parser.error("--mix goes with --rows (a --shape has its own class mix)")
     if args.days < 1:
         parser.error("--days must be at least 1")
     if args.rows is not None:
         try:
-            args.size = generator.rows_shape(args.rows, generator.min_class_rows(args.days))
+            args.size = generator.rows_shape(args.rows, generator.min_class_rows(args.days), args.mix)
         except ValueError as err:
             parser.error(f"--rows {args.rows}: {err}")
     elif args.shape is not None:

@@ -700,19 +700,33 @@ def min_class_rows(days: int = 1) -> int:
     return max(MIN_CLASS_ROWS, 2 * days)
 
 
-def rows_shape(total: int, min_rows: int = MIN_CLASS_ROWS) -> Shape:
-    """``total`` rows split 70/30 with the reduced class mix, every class in both files."""
+MIXES = ("reduced", "augmented")
+
+
+def rows_shape(total: int, min_rows: int = MIN_CLASS_ROWS, mix: str = "reduced") -> Shape:
+    """``total`` rows split 70/30 with the class mix of the ``reduced`` or ``augmented`` files.
+
+    ``augmented`` scales the 20M-row shape down (legitimate half, each attack a tenth, its
+    tcp.len means), so a small pair grows into the large one by size alone: what a benchmark
+    needs to read a growth ratio.
+    """
+    if mix not in MIXES:
+        raise ValueError(f"mix must be one of {', '.join(MIXES)}, got {mix!r}")
+    reference = published.REDUCED_ROWS if mix == "reduced" else published.AUGMENTED_ROWS
     n_train = round(total * TRAIN_SHARE)
     rows = {
-        "train": class_counts(n_train, min_rows),
-        "test": class_counts(total - n_train, min_rows),
+        "train": class_counts(n_train, min_rows, reference),
+        "test": class_counts(total - n_train, min_rows, reference),
     }
-    return Shape(rows, REDUCED_TCP_LEN)
+    means = published.AVG_TCP_LEN_AUGMENTED
+    return Shape(rows, REDUCED_TCP_LEN if mix == "reduced" else {"train": means, "test": means})
 
 
-def class_counts(n: int, min_rows: int) -> dict[str, int]:
-    """Apportion ``n`` rows to classes as in the reduced files, each class at least ``min_rows``."""
-    reference = [sum(published.REDUCED_ROWS[s][label] for s in FILES) for label in LABELS]
+def class_counts(
+    n: int, min_rows: int, mix: dict[str, dict[str, int]] = published.REDUCED_ROWS
+) -> dict[str, int]:
+    """Apportion ``n`` rows to classes as in the ``mix`` files, each class at least ``min_rows``."""
+    reference = [sum(mix[s][label] for s in FILES) for label in LABELS]
     counts = np.maximum(min_rows, largest_remainder(n, np.array(reference, dtype=float)))
     counts[0] -= counts.sum() - n  # the majority class pays for the others' minimums
     if counts[0] < min_rows:
