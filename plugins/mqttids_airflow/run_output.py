@@ -101,11 +101,12 @@ class Printer:
         print(text, file=self.out, flush=True)
 
     def start(self, text: str) -> None:
-        """A task's start: its own line in a log, the first state of the progress line on a terminal."""
-        if self.tty:
-            self.progress(text)
-        else:
-            self.line(text)
+        """A task's start: the first state of the progress line on a terminal, nothing in a log.
+
+        Piped or redirected, the output keeps one line per task (its end), so a whole run stays
+        short enough to read; the full log has every start.
+        """
+        self.progress(text)
 
     def progress(self, text: str) -> None:
         if self.tty:
@@ -126,7 +127,7 @@ def run_quiet(
     key_figure: Callable[[str, str], str],
     out: IO[str] = sys.stdout,
 ) -> Outcome:
-    """Run ``command`` with its output in ``log_path``, printing one line per task start and end.
+    """Run ``command`` with its output in ``log_path``, printing one line per task as it ends.
 
     ``key_figure(run_id, task_id)`` gives the figure shown after a successful task.
     """

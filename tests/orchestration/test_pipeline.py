@@ -143,7 +143,16 @@ def test_pipeline_loads_quarantines_analyses_and_learns(airflow_env, sample, db_
     print(result.stdout)  # shown with -s, and in the report of a failure
     lines = result.stdout.splitlines()
     assert len(lines) < 60, result.stdout
-    for task in ("ingest", "quality_gate", "analytics", "features", "train_lr", "train_rf", "train_tf"):
+    for task in (
+        "ingest",
+        "quality_gate",
+        "analytics",
+        "features",
+        "train_lr",
+        "train_rf",
+        "train_tf",
+        "train_xgb",
+    ):
         assert re.search(rf"^  {task} +success +\d+\.\d s", result.stdout, re.M), task
     assert re.search(rf"^  ingest +success .* {ROWS:,} rows loaded, 3 rejected", result.stdout, re.M)
     assert re.search(r"^  evaluate +success .* best macro F1 0\.\d{4} \(\w+\); champion", result.stdout, re.M)
@@ -167,7 +176,7 @@ def test_pipeline_loads_quarantines_analyses_and_learns(airflow_env, sample, db_
             "SELECT model, test_rows FROM mqtt.model_runs WHERE run_id = %s ORDER BY model", (run_id,)
         )
         test_rows = sum(n for (split, _), n in expected.items() if split == "test")
-        assert cur.fetchall() == [(m, test_rows) for m in ("dnn_narrow", "dnn_wide", "lr", "rf")]
+        assert cur.fetchall() == [(m, test_rows) for m in ("dnn_narrow", "dnn_wide", "lr", "rf", "xgb")]
         cur.execute("SELECT count(*) FROM mqtt.champion_decisions WHERE run_id = %s", (run_id,))
         assert cur.fetchone()[0] == 1
     # ... and tracked in MLflow: one run per model in the DAG's experiment, the champion an alias.
@@ -176,7 +185,7 @@ def test_pipeline_loads_quarantines_analyses_and_learns(airflow_env, sample, db_
     client = MlflowClient(airflow_env["MLFLOW_TRACKING_URI"])
     experiment = client.get_experiment_by_name("mqtt_pipeline")
     runs = client.search_runs([experiment.experiment_id], f"tags.`airflow.run_id` = '{run_id}'")
-    assert sorted(r.data.tags["mqttids.model"] for r in runs) == ["dnn_narrow", "dnn_wide", "lr", "rf"]
+    assert sorted(r.data.tags["mqttids.model"] for r in runs) == ["dnn_narrow", "dnn_wide", "lr", "rf", "xgb"]
     assert {r.info.status for r in runs} == {"FINISHED"}
     assert client.get_model_version_by_alias("mqtt_ids_packet", "champion").run_id in {
         r.info.run_id for r in runs
@@ -251,4 +260,4 @@ def test_scheduled_run_loads_its_landing_batch(airflow_env, db_conn, generate):
     assert _packet_counts(db_conn, "2026-04-02") == expected
     assert _packet_counts(db_conn, "2026-04-01") == Counter()  # only its own day
     # A scheduled run retrains too, on its own batch (train_days defaults to 1).
-    assert _scalar(db_conn, "SELECT count(*) FROM mqtt.model_runs WHERE batch_from = '2026-04-02'") == 4
+    assert _scalar(db_conn, "SELECT count(*) FROM mqtt.model_runs WHERE batch_from = '2026-04-02'") == 5
