@@ -24,7 +24,7 @@ REPLAY ?=
 DURATION ?= 300
 STREAM_ARGS := --source $(SOURCE) $(if $(REPLAY),--replay $(abspath $(REPLAY))) --duration $(DURATION)
 
-.PHONY: help install system-deps run test lint format airflow bench bench-train sample db-start db-stop db-upgrade constraints clean \
+.PHONY: help install system-deps run test lint format airflow bench bench-train bench-e2e sample db-start db-stop db-upgrade constraints clean \
 	stream bench-stream kafka-start kafka-stop mlflow mlflow-stop report-screenshot
 
 help: ## show the targets
@@ -90,6 +90,9 @@ bench: install ## ingest benchmark: this ingest vs Spark JDBC vs psql \copy
 
 bench-train: install ## learning benchmark: wall time and peak memory per step at 1M and 5M rows
 	$(BIN)/python bench/train
+
+bench-e2e: install ## end-to-end benchmark: mqtt_pipeline at 1M and 20M rows, per-task time and peak memory
+	$(BIN)/python bench/e2e
 
 bench-stream: install ## stream benchmark: replay -> Kafka -> stored counts, 1k and 10k tweets
 	$(BIN)/python bench/stream

@@ -242,6 +242,17 @@ def test_augmented_shape_matches_the_published_sizes() -> None:
     assert ids.dtype.itemsize == 2
 
 
+def test_rows_with_the_augmented_mix_scale_the_augmented_shape_down() -> None:
+    """--rows N --mix augmented: the 20M files' class shares and tcp.len means at N rows."""
+    small, full = generator.rows_shape(1_000_000, mix="augmented"), generator.augmented_shape()
+    for split in generator.FILES:
+        assert small.total(split) * 20 == full.total(split)
+        assert {k: v * 20 for k, v in small.rows[split].items()} == full.rows[split]
+        assert small.tcp_len[split] == full.tcp_len[split]
+    assert generator.rows_shape(1_000_000).rows != small.rows  # the default stays the reduced mix
+    assert run_cli("--out", "unused", "--shape", "reduced", "--mix", "augmented").returncode == 2
+
+
 def test_class_tables_add_up_to_the_published_counts() -> None:
     """The per-class exchange weights reproduce the published totals exactly."""
     rows = published.REDUCED_ROWS
