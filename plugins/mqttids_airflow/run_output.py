@@ -2,10 +2,9 @@
 
 ``airflow dags test`` prints every Airflow, Spark and Keras log record (about a thousand
 lines per run). :func:`run_quiet` runs it with all of that going to a log file and prints,
-for each task, a line when it starts and one when it ends, with its state, duration and a key
-figure read back from the warehouse. On a terminal the start line is a progress line instead
-(elapsed seconds and the last step Spark or Keras reported), rewritten in place until the task
-ends, so each task leaves one line. A failure
+for each task one line when it ends, with its state, duration and a key figure read back from
+the warehouse. On a terminal a progress line shows the running task (elapsed seconds and the
+last step Spark or Keras reported), rewritten in place until the task ends. A failure
 prints the failing task, the error line of its log and the log file's path.
 
 A task's state is the last ``new_state=`` the execution API logged for it.
