@@ -35,6 +35,7 @@ from mqttids.connection.features import ConnectionState, window_seconds
 from mqttids.detection import champions, packets, producer
 from mqttids.detection.local_model import LocalModel
 from mqttids.detection.tables import (
+    BATCH_COLUMNS,
     DEAD_LETTER_BYTES,
     DEAD_LETTERS,
     ENDS,
@@ -54,26 +55,8 @@ BENIGN = "legitimate"
 PARTITIONS_WAIT = 30.0
 FEATURE_NAMES = frozenset(c.name for c in packets.FEATURE_COLUMNS)
 
-ALERT_COLUMNS = (
-    "source",
-    "capture",
-    "level",
-    "connection_id",
-    "window_no",
-    "first_time",
-    "last_time",
-    "packets",
-    "predicted",
-    *PROBABILITY_COLUMNS,
-    "model",
-    "model_version",
-    "mlflow_run_id",
-    "run_id",
-    "kafka_partition",
-    "kafka_offset",
-    "published_at",
-    "alert_sent",
-)
+# A live alert is a batch detection row plus where it came from in Kafka and whether it was sent.
+ALERT_COLUMNS = (*BATCH_COLUMNS, "kafka_partition", "kafka_offset", "published_at", "alert_sent")
 STORE_ALERTS = f"""INSERT INTO {DETECTIONS} ({", ".join(ALERT_COLUMNS)}) VALUES %s
 ON CONFLICT (capture, level, connection_id, window_no, predicted) DO NOTHING"""
 STORE_STATE = f"""INSERT INTO {STATE} (consumer, capture, connection_id, state) VALUES %s
