@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import sys
 
-from mlflow.exceptions import MlflowException
-
 from mqttids.learning import cli as learning_cli
-from mqttids.learning import levels, tf_models, tracking
-from mqttids.learning.artifacts import RunFolder
+from mqttids.learning import tf_models
 from mqttids.runtime import cli
 
 
@@ -42,37 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     if not models or set(models) - set(tf_models.MODELS):
         p.error(f"--models: choose from {', '.join(tf_models.MODELS)}")
     cli.setup_logging()
-    try:
-        todo = levels.built(RunFolder.of(args.run_id, args.artifacts), args.levels)
-        client = tracking.connect()
-    except (FileNotFoundError, tracking.TrackingUnavailable) as err:
-        print(f"train_tf failed: {err}", file=sys.stderr)
-        return 1
-    for level, folder in todo:
-        for name in models:
-            try:
-                record = tf_models.train(
-                    name,
-                    folder,
-                    args.grid,
-                    args.grid_file,
-                    args.tune_rows,
-                    args.folds,
-                    args.class_weight,
-                    client=client,
-                    key=tracking.RunKey(args.dag_id, args.run_id, name, level),
-                )
-            except MlflowException as err:
-                print(f"train_tf failed: {learning_cli.mlflow_failure(err)}", file=sys.stderr)
-                return 1
-            except (ValueError, OSError) as err:
-                print(f"train_tf failed: {err}", file=sys.stderr)
-                return 1
-            print(
-                f"{levels.label(record.model, level)}: CV macro F1 {record.cv_score:.4f} with "
-                f"{record.params}; MLflow run {record.mlflow_run_id}"
-            )
-    return 0
+    return learning_cli.train_each("train_tf", args, models, tf_models.train)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import sys
 
-from mlflow.exceptions import MlflowException
-
 from mqttids.learning import cli as learning_cli
-from mqttids.learning import levels, tracking, xgb_models
-from mqttids.learning.artifacts import RunFolder
+from mqttids.learning import xgb_models
 from mqttids.runtime import cli
 
 
@@ -31,37 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     learning_cli.add_tuning(p, example='{"xgb": {"max_depth": [8]}}')
     args = p.parse_args(argv)
     cli.setup_logging()
-    try:
-        todo = levels.built(RunFolder.of(args.run_id, args.artifacts), args.levels)
-        client = tracking.connect()
-    except (FileNotFoundError, tracking.TrackingUnavailable) as err:
-        print(f"train_xgb failed: {err}", file=sys.stderr)
-        return 1
-    for level, folder in todo:
-        for name in xgb_models.MODELS:
-            try:
-                record = xgb_models.train(
-                    name,
-                    folder,
-                    args.grid,
-                    args.grid_file,
-                    args.tune_rows,
-                    args.folds,
-                    args.class_weight,
-                    client=client,
-                    key=tracking.RunKey(args.dag_id, args.run_id, name, level),
-                )
-            except MlflowException as err:
-                print(f"train_xgb failed: {learning_cli.mlflow_failure(err)}", file=sys.stderr)
-                return 1
-            except (ValueError, OSError) as err:
-                print(f"train_xgb failed: {err}", file=sys.stderr)
-                return 1
-            print(
-                f"{levels.label(record.model, level)}: CV macro F1 {record.cv_score:.4f} with "
-                f"{record.params}; MLflow run {record.mlflow_run_id}"
-            )
-    return 0
+    return learning_cli.train_each("train_xgb", args, xgb_models.MODELS, xgb_models.train)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,16 @@
-"""Command-line flags of the learning jobs: MLflow run tags, grid size, grid file, tuning sample, folds."""
+"""Command-line flags of the learning jobs (MLflow run tags, grid size, grid file, tuning sample, folds),
+and the loop the Keras and XGBoost trainer jobs share."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from mlflow.exceptions import MlflowException
 
 from mqttids.learning import grids, levels, tracking, tuning
+from mqttids.learning.artifacts import RunFolder
 from mqttids.runtime import config
 
 
@@ -65,3 +71,42 @@ def add_tuning(p: argparse.ArgumentParser, example: str) -> None:
         choices=list(tuning.WEIGHTINGS),
         help="loss weights against class imbalance: a power of the balanced weights (default: sqrt)",
     )
+
+
+def train_each(job: str, args: argparse.Namespace, models: Sequence[str], train: Callable) -> int:
+    """Train ``models`` at every level the features step built; 1 and one line on stderr at the first error.
+
+    ``train(name, folder, grid, grid_file, tune_rows, folds, weighting, client=, key=)`` is a
+    trainer module's ``train`` (Keras, XGBoost): each run is its own MLflow run, tagged by level.
+    """
+    try:
+        todo = levels.built(RunFolder.of(args.run_id, args.artifacts), args.levels)
+        client = tracking.connect()
+    except (FileNotFoundError, tracking.TrackingUnavailable) as err:
+        print(f"{job} failed: {err}", file=sys.stderr)
+        return 1
+    for level, folder in todo:
+        for name in models:
+            try:
+                record = train(
+                    name,
+                    folder,
+                    args.grid,
+                    args.grid_file,
+                    args.tune_rows,
+                    args.folds,
+                    args.class_weight,
+                    client=client,
+                    key=tracking.RunKey(args.dag_id, args.run_id, name, level),
+                )
+            except MlflowException as err:
+                print(f"{job} failed: {mlflow_failure(err)}", file=sys.stderr)
+                return 1
+            except (ValueError, OSError) as err:
+                print(f"{job} failed: {err}", file=sys.stderr)
+                return 1
+            print(
+                f"{levels.label(record.model, level)}: CV macro F1 {record.cv_score:.4f} with "
+                f"{record.params}; MLflow run {record.mlflow_run_id}"
+            )
+    return 0
