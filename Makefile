@@ -23,10 +23,10 @@ SOURCE ?= replay
 REPLAY ?=
 DURATION ?= 300
 # The benchmarks are extensionless scripts, which ruff does not pick up by itself.
-BENCH_SCRIPTS := bench/ingest bench/train bench/stream bench/detect bench/e2e
+BENCH_SCRIPTS := bench/ingest bench/train bench/distinct bench/stream bench/detect bench/e2e
 STREAM_ARGS := --source $(SOURCE) $(if $(REPLAY),--replay $(abspath $(REPLAY))) --duration $(DURATION)
 
-.PHONY: help install system-deps run test lint format airflow bench bench-train bench-e2e sample db-start db-stop db-upgrade constraints clean \
+.PHONY: help install system-deps run test lint format airflow bench bench-train bench-distinct bench-e2e sample db-start db-stop db-upgrade constraints clean \
 	stream bench-stream kafka-start kafka-stop mlflow mlflow-stop report-screenshot
 
 help: ## show the targets
@@ -92,6 +92,9 @@ bench: install ## ingest benchmark: this ingest vs Spark JDBC vs psql \copy
 
 bench-train: install ## learning benchmark: wall time and peak memory per step at 1M and 5M rows
 	$(BIN)/python bench/train
+
+bench-distinct: install ## weighted-training benchmark: fits on distinct rows vs every row at 1M rows, side by side
+	$(BIN)/python bench/distinct
 
 bench-e2e: install ## end-to-end benchmark: mqtt_pipeline at 1M and 20M rows, per-task time and peak memory
 	$(BIN)/python bench/e2e

@@ -25,7 +25,17 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import functions as F
 
 from mqttids.ingest import loading, sources
-from mqttids.learning import champion, evaluation, features, registry, spark_models, tf_models, tracking
+from mqttids.learning import (
+    champion,
+    distinct,
+    evaluation,
+    features,
+    folds,
+    registry,
+    spark_models,
+    tf_models,
+    tracking,
+)
 from mqttids.learning.artifacts import RunFolder, read_json
 from mqttids.learning.metrics import spark_confusion
 from mqttids.sample import generator
@@ -171,6 +181,19 @@ def test_features_meta_records_every_column(summary, folder):
     assert {c["column"] for c in meta["columns"]} == set(features.CANDIDATES) | {"mqtt_msg"}
     assert meta["train_rows"] + meta["test_rows"] == ROWS + 1
     assert set(meta["class_weights"]) == set(LABELS)
+
+
+def test_distinct_train_rows_stand_for_every_train_row_in_its_fold(spark, summary, folder):
+    every = spark.read.parquet(folder.features("train"))
+    rows = spark.read.parquet(folder.features(distinct.SPLIT))
+    assert summary.distinct_train_rows == rows.count() < summary.train_rows
+    assert rows.agg(F.sum(distinct.COPIES)).first()[0] == summary.train_rows
+    for table in (every, rows):  # each distinct input vector, class and CV group once
+        key = table.select(vector_to_array("features"), "target", folds.GROUP)
+        assert key.distinct().count() == summary.distinct_train_rows
+    before = every.groupBy(F.col(folds.GROUP) % 3, "target").count().collect()
+    after = rows.groupBy(F.col(folds.GROUP) % 3, "target").agg(F.sum(distinct.COPIES)).collect()
+    assert sorted(map(tuple, before)) == sorted(map(tuple, after))
 
 
 # --- trainers, evaluation, MLflow tracking, warehouse tables ----------------------------

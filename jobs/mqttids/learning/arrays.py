@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from mqttids.learning.artifacts import local_path
+from mqttids.learning.distinct import COPIES, thin
 from mqttids.learning.folds import GROUP
 from mqttids.learning.tuning import MIN_CLASS_ROWS, WEIGHTINGS
 
@@ -43,55 +44,74 @@ def fit_weights(weight: np.ndarray, weighting: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Rows:
-    """Rows of a features Parquet: inputs, labels, loss weights and CV groups."""
+    """Rows of a features Parquet: inputs, labels, loss weights (copies included), CV groups and
+    the train rows each stands for."""
 
     x: np.ndarray
     y: np.ndarray
     w: np.ndarray
     groups: np.ndarray
+    copies: np.ndarray
 
     def take(self, idx: np.ndarray) -> Rows:
-        return Rows(self.x[idx], self.y[idx], self.w[idx], self.groups[idx])
+        return Rows(self.x[idx], self.y[idx], self.w[idx], self.groups[idx], self.copies[idx])
+
+
+def _copies(batch: pa.RecordBatch | pa.Table) -> np.ndarray:
+    """How many train rows each row stands for (:mod:`mqttids.learning.distinct`); 1 without copies."""
+    if COPIES in batch.schema.names:
+        return batch.column(COPIES).to_numpy().astype(np.int64)
+    return np.ones(batch.num_rows, dtype=np.int64)
 
 
 def batches(uri: str, size: int, weighting: str, rows: int = BATCH_ROWS) -> Iterator[Rows]:
     """The train Parquet a batch at a time, with weights (groups are not needed here: zeros)."""
-    for batch in dataset(uri).to_batches(columns=["x", "label", "weight"], batch_size=rows):
+    columns = ["x", "label", "weight", *([COPIES] if COPIES in dataset(uri).schema.names else [])]
+    for batch in dataset(uri).to_batches(columns=columns, batch_size=rows):
         if batch.num_rows:
             yield Rows(
                 matrix(batch, size),
                 batch.column("label").to_numpy().astype(np.int32),
-                fit_weights(batch.column("weight").to_numpy(), weighting),
+                fit_weights(batch.column("weight").to_numpy(), weighting) * _copies(batch),
                 np.zeros(batch.num_rows, dtype=np.int64),
+                _copies(batch),
             )
 
 
 def sample(uri: str, size: int, rows: int, weighting: str, rng: np.random.Generator) -> Rows:
-    """A stratified sample of about ``rows`` train rows (each class keeps at least 300), in memory."""
-    table = dataset(uri).to_table(columns=["label", GROUP])
+    """A stratified sample of about ``rows`` train rows (each class keeps at least 300), in memory.
+
+    Every row's copies are thinned by its class's share (:func:`mqttids.learning.distinct.thin`),
+    so on distinct rows the sample is distributed as the same sample of every row; on the
+    all-rows split (one copy each) it is a Bernoulli sample of the rows.
+    """
+    names = dataset(uri).schema.names
+    table = dataset(uri).to_table(columns=["label", GROUP, *([COPIES] if COPIES in names else [])])
     labels = table.column("label").to_numpy().astype(np.int32)
-    keep = np.ones(len(labels), dtype=bool)
-    if 0 < rows < len(labels):
-        share = rows / len(labels)
-        keep[:] = False
+    copies = _copies(table)
+    total = int(copies.sum())
+    if 0 < rows < total:
+        share = rows / total
+        fraction = np.ones(len(labels))
         for label in np.unique(labels):
-            idx = np.flatnonzero(labels == label)
-            take = min(len(idx), max(int(round(len(idx) * share)), MIN_CLASS_ROWS))
-            keep[rng.choice(idx, take, replace=False)] = True
-        log.info(
-            "tuning on a stratified sample of %s of %s train rows", f"{keep.sum():,}", f"{len(labels):,}"
-        )
+            n = int(copies[labels == label].sum())
+            fraction[labels == label] = min(1.0, max(share, MIN_CLASS_ROWS / n))
+        copies = thin(copies, fraction, rng)
+        log.info("tuning on a stratified sample of %s of %s train rows", f"{copies.sum():,}", f"{total:,}")
+    keep = copies > 0
     parts, offset = [], 0
     for batch in dataset(uri).to_batches(columns=["x", "weight"], batch_size=BATCH_ROWS):
         mask = keep[offset : offset + batch.num_rows]
         parts.append((matrix(batch, size)[mask], batch.column("weight").to_numpy()[mask]))
         offset += batch.num_rows
     groups = table.column(GROUP).to_numpy()
+    weights = fit_weights(np.concatenate([w for _, w in parts]) if parts else np.zeros(0), weighting)
     return Rows(
         np.concatenate([x for x, _ in parts]) if parts else np.zeros((0, size), np.float32),
         labels[keep],
-        fit_weights(np.concatenate([w for _, w in parts]) if parts else np.zeros(0), weighting),
+        weights * copies[keep],
         groups[keep],
+        copies[keep],
     )
 
 

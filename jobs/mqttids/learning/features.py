@@ -35,7 +35,7 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from mqttids.learning import folds
+from mqttids.learning import distinct, folds
 from mqttids.learning.artifacts import RunFolder, write_json
 from mqttids.runtime import db
 from mqttids.schema import COLUMNS, LABELS, NAMES, Kind
@@ -195,6 +195,7 @@ class FeatureSummary:
     class_counts: dict[str, int]
     class_weights: dict[str, float]
     train_rows: int
+    distinct_train_rows: int  # train rows collapsed by mqttids.learning.distinct
     test_rows: int
     unseen_test_rows: int
     test_fingerprint: str
@@ -264,6 +265,10 @@ def build(
         folder.features("train")
     )
     _model_ready(test_out).write.mode("overwrite").parquet(folder.features("test"))
+    collapsed = _with_weights(model.transform(distinct.collapse(train, kept)), weights)
+    _model_ready(collapsed.withColumn("unseen", F.lit(False)), folds.GROUP, distinct.COPIES).write.mode(
+        "overwrite"
+    ).parquet(folder.features(distinct.SPLIT))
 
     written_test = spark.read.parquet(folder.features("test"))
     first = spark.read.parquet(folder.features("train")).select("features").first()
@@ -275,6 +280,7 @@ def build(
         class_counts={r["target"]: r["count"] for r in train.groupBy("target").count().collect()},
         class_weights=weights,
         train_rows=train.count(),
+        distinct_train_rows=spark.read.parquet(folder.features(distinct.SPLIT)).count(),
         test_rows=written_test.count(),
         unseen_test_rows=written_test.where("unseen").count(),
         test_fingerprint=fingerprint(test, NAMES if candidates == CANDIDATES else (*candidates, "target")),

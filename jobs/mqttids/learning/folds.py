@@ -10,7 +10,10 @@ same connections is a memory test. The features step therefore
   the connections of its class, in a seeded random order. A trainer's fold is ``cv_group % k``
   (:func:`fold_of`), so each class's connections are spread evenly over any number of folds and
   no connection is split. Rows without a connection id (MQTTset's train/test CSVs) get a
-  random group of their own, which is row-wise k-fold as before.
+  random group of their own, one of 60: row-wise k-fold as before, with every fold the same
+  size for any k that divides 60 (3, 4, 5, 6, 10, ...). Sixty groups, not one per row, so
+  that identical rows of one group can be collapsed into one weighted row
+  (:mod:`mqttids.learning.distinct`) without changing which fold holds them.
 
 ``connection`` (a hash of the connection key, null without one) is written beside the features
 so the split can be checked; it is never a feature.
@@ -26,7 +29,7 @@ from mqttids.connection.features import connection_key
 GROUP = "cv_group"
 CONNECTION = "connection"
 SEED = 7
-_ROW_GROUPS = 1 << 30
+ROW_GROUPS = 60
 
 
 class ConnectionsShared(ValueError):
@@ -63,7 +66,7 @@ def with_groups(train: DataFrame) -> DataFrame:
     )
     order = Window.partitionBy("_t").orderBy(F.xxhash64(CONNECTION, F.lit(SEED)), CONNECTION)
     ranked = connections.select(CONNECTION, (F.row_number().over(order) - 1).alias(GROUP))
-    rowwise = F.pmod(F.xxhash64(F.monotonically_increasing_id(), F.lit(SEED)), F.lit(_ROW_GROUPS))
+    rowwise = F.pmod(F.xxhash64(F.monotonically_increasing_id(), F.lit(SEED)), F.lit(ROW_GROUPS))
     return train.join(F.broadcast(ranked), CONNECTION, "left").withColumn(
         GROUP, F.coalesce(F.col(GROUP), rowwise).cast("long")
     )

@@ -16,13 +16,17 @@ from pyspark.ml.evaluation import Evaluator
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from mqttids.learning import distinct
 from mqttids.schema import LABELS
 
 
-def confusion(actual: np.ndarray, predicted: np.ndarray, classes: int = len(LABELS)) -> np.ndarray:
-    """counts[i, j]: rows of class i predicted as class j."""
+def confusion(
+    actual: np.ndarray, predicted: np.ndarray, copies: np.ndarray | None = None, classes: int = len(LABELS)
+) -> np.ndarray:
+    """counts[i, j]: rows of class i predicted as class j (a distinct row counts its ``copies``)."""
     counts = np.zeros((classes, classes), dtype=np.int64)
-    np.add.at(counts, (actual.astype(int), predicted.astype(int)), 1)
+    weight = 1 if copies is None else copies.astype(np.int64)
+    np.add.at(counts, (actual.astype(int), predicted.astype(int)), weight)
     return counts
 
 
@@ -84,16 +88,18 @@ class Scores:
         ]
 
 
-def scores(actual: np.ndarray, predicted: np.ndarray) -> Scores:
-    return Scores(confusion(actual, predicted))
+def scores(actual: np.ndarray, predicted: np.ndarray, copies: np.ndarray | None = None) -> Scores:
+    return Scores(confusion(actual, predicted, copies))
 
 
 def spark_confusion(
     predictions: DataFrame, label: str = "label", prediction: str = "prediction"
 ) -> np.ndarray:
-    """The confusion matrix of a Spark predictions DataFrame, counted by Spark."""
+    """The confusion matrix of a Spark predictions DataFrame, counted by Spark (a distinct train
+    row, :mod:`mqttids.learning.distinct`, counts its copies)."""
     matrix = np.zeros((len(LABELS), len(LABELS)), dtype=np.int64)
-    for row in predictions.groupBy(label, prediction).agg(F.count(F.lit(1)).alias("n")).collect():
+    n = F.sum(distinct.copies_of(predictions)).alias("n")
+    for row in predictions.groupBy(label, prediction).agg(n).collect():
         matrix[int(row[label]), int(row[prediction])] = row["n"]
     return matrix
 

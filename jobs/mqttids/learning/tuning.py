@@ -8,6 +8,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from mqttids.learning import distinct
 
 log = logging.getLogger(__name__)
 
@@ -23,16 +26,22 @@ WEIGHTINGS = {"sqrt": 0.5, "balanced": 1.0, "none": 0.0}
 def stratified_sample(train: DataFrame, rows: int, seed: int = 7) -> DataFrame:
     """About ``rows`` train rows with the train's class shares; small classes keep >= 300 rows.
 
-    ``rows`` <= 0 or larger than the train split: the whole split.
+    ``rows`` <= 0 or larger than the train split: the whole split. On distinct rows
+    (:mod:`mqttids.learning.distinct`) rows and fractions count copies, and each row's copies
+    are thinned, so the sample is distributed as the same sample of every row.
     """
-    counts = {int(r["label"]): r["count"] for r in train.groupBy("label").count().collect()}
+    copies = distinct.copies_of(train)
+    counts = {int(r["label"]): r["n"] for r in train.groupBy("label").agg(F.sum(copies).alias("n")).collect()}
     total = sum(counts.values())
     if rows <= 0 or total <= rows:
         log.info("tuning on the whole train split (%s rows)", f"{total:,}")
         return train
     share = rows / total
     fractions = {label: min(1.0, max(share, MIN_CLASS_ROWS / n)) for label, n in counts.items()}
-    sample = train.sampleBy("label", fractions, seed=seed)
+    if distinct.COPIES in train.columns:
+        sample = distinct.thinned(train, fractions, seed)
+    else:
+        sample = train.sampleBy("label", fractions, seed=seed)
     log.info(
         "large train split (%s rows): tuning on a stratified sample of about %s rows "
         "(%.1f%% of each class, at least %d rows of each), then fitting the final model on all rows",

@@ -9,9 +9,10 @@ inside a PipelineModel. The tuning sample is in memory (small, as for Keras); th
 streams the whole train split from Parquet into a ``QuantileDMatrix`` (binned, about a byte per
 feature and row), never a Python copy of it.
 
-Rows are weighted (``weight`` to the power of the weighting, as the other trainers) and folded
-by connection. The winner's round count is the mean best round of its folds' early stopping.
-The booster is logged in MLflow's XGBoost flavor with the fitted feature pipeline beside it
+Rows are weighted (``weight`` to the power of the weighting, as the other trainers, times the
+rows a distinct row stands for: :mod:`mqttids.learning.distinct`) and folded by connection.
+The winner's round count is the mean best round of its folds' early stopping. The booster is
+logged in MLflow's XGBoost flavor with the fitted feature pipeline beside it
 (``feature_pipeline``, as for Keras), loaded back, and must predict as the one in memory.
 """
 
@@ -26,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import xgboost as xgb
 
-from mqttids.learning import arrays, grids, tracking
+from mqttids.learning import arrays, distinct, grids, tracking
 from mqttids.learning.artifacts import RunFolder, local_copy, read_json, write_bytes
 from mqttids.learning.metrics import scores
 from mqttids.learning.tuning import FOLDS, WEIGHTINGS, Stopwatch, TrainingRecord
@@ -71,7 +72,7 @@ def cross_validate(rows: arrays.Rows, params: dict[str, Any], k: int) -> tuple[f
         )
         best = booster.best_iteration + 1
         predicted = booster.predict(dval, iteration_range=(0, best)).argmax(axis=1)
-        f1s.append(scores(val.y, predicted).macro_f1)
+        f1s.append(scores(val.y, predicted, val.copies).macro_f1)
         rounds.append(best)
     return float(np.mean(f1s)), int(round(np.mean(rounds)))
 
@@ -180,7 +181,8 @@ def _train(name, folder, size_name, grid_file, tune_rows, k, weighting, meta) ->
     size = int(meta["feature_size"])
     log.info("%s: class weighting %s (row weights to the power %s)", name, weighting, WEIGHTINGS[weighting])
     model_grid = grids.grid(name, size_name, grid_file)
-    rows = arrays.sample(folder.features("train"), size, tune_rows, weighting, np.random.default_rng(SEED))
+    train_uri = distinct.train_uri(folder)
+    rows = arrays.sample(train_uri, size, tune_rows, weighting, np.random.default_rng(SEED))
     clock = Stopwatch()
     results = []
     for params in grids.candidates(model_grid):
@@ -193,7 +195,7 @@ def _train(name, folder, size_name, grid_file, tune_rows, k, weighting, meta) ->
         "%s: best %s (CV macro F1 %.4f); %d rounds on all train rows, streamed", name, params, f1, rounds
     )
     clock = Stopwatch()
-    matrix = xgb.QuantileDMatrix(TrainBatches(folder.features("train"), size, weighting))
+    matrix = xgb.QuantileDMatrix(TrainBatches(train_uri, size, weighting))
     booster = xgb.train(booster_params(params), matrix, num_boost_round=rounds)
     fit_seconds = clock.seconds()
     record = TrainingRecord(
@@ -206,7 +208,7 @@ def _train(name, folder, size_name, grid_file, tune_rows, k, weighting, meta) ->
         cv_folds=k,
         cv_seconds=cv_seconds,
         fit_seconds=fit_seconds,
-        tune_rows=len(rows.y),
+        tune_rows=int(rows.copies.sum()),
         train_rows=int(meta["train_rows"]),
         candidates=[{"params": p, "score": s, "best_rounds": r} for s, r, p in results],
     )

@@ -83,6 +83,13 @@ SPARK_MASTER = Setting(
     "local[*]",
     "Spark master for jobs run outside Airflow (Airflow uses the `spark_default` connection).",
 )
+SPARK_DRIVER_MEMORY = Setting(
+    "MQTTIDS_SPARK_DRIVER_MEMORY",
+    "6g",
+    "Heap of the Spark driver that Airflow's local spark-submit starts. In local mode the driver "
+    "runs the executors too, and spark-submit's 1g made the random forest spill its 14M binned "
+    "train rows to disk; the JVM takes the heap as it needs it. Not used on Dataproc.",
+)
 MAX_REJECT_RATIO = Setting(
     "MQTTIDS_MAX_REJECT_RATIO",
     "0.01",
@@ -159,6 +166,13 @@ TUNE_ROWS = Setting(
     "50000",
     "Cross-validation tunes on a stratified sample of about this many train rows (every class keeps "
     "at least 300), then the final model is fitted on all rows; 0 tunes on all rows.",
+)
+TRAIN_ROWS = Setting(
+    "MQTTIDS_TRAIN_ROWS",
+    "distinct",
+    "`distinct`: logistic regression, the random forest and XGBoost train on the distinct train rows, "
+    "each weighted by how many rows it stands for (the same loss on a fraction of the rows); `all`: "
+    "on every row. The Keras networks always read every row (docs/learning.md).",
 )
 
 # Placement: where the Spark jobs of the DAGs run. Read when the DAG file is parsed, because
@@ -278,6 +292,14 @@ ALERTS_TOPIC = Setting(
 DETECT_PARTITIONS = Setting(
     "MQTTIDS_DETECT_PARTITIONS", "3", "Partitions of the live packet topic when the platform creates it."
 )
+DETECT_IDLE_SECONDS = Setting(
+    "MQTTIDS_DETECT_IDLE_SECONDS",
+    "900",
+    "The live consumer keeps a connection's state in memory until no packet of it came for this "
+    "many seconds of capture time; an evicted connection's state stays in `mqtt.detection_state` "
+    "and is read back if the connection speaks again, so eviction bounds memory and changes no "
+    "feature.",
+)
 
 ALL_SETTINGS: tuple[Setting, ...] = (
     DB_URL,
@@ -287,6 +309,7 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     JDBC_JAR,
     JDBC_PACKAGE,
     SPARK_MASTER,
+    SPARK_DRIVER_MEMORY,
     SPARK_UI,
     AIRFLOW_HOST,
     MAX_REJECT_RATIO,
@@ -301,6 +324,7 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     MLFLOW_MODEL,
     CODE_VERSION,
     TUNE_ROWS,
+    TRAIN_ROWS,
     CONNECTION_WINDOW,
     EXECUTOR,
     DATAPROC_IMAGE,
@@ -326,6 +350,7 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     DETECT_TOPIC,
     ALERTS_TOPIC,
     DETECT_PARTITIONS,
+    DETECT_IDLE_SECONDS,
 )
 
 BEGIN_MARK = (
