@@ -11,11 +11,16 @@ state it finds, so it raises the alerts an uninterrupted one would, none twice.
 A connection's state (its first packet's time, its packets so far, the
 :class:`mqttids.connection.state.ConnectionState` behind the ``packet_context`` level and the alerts it
 has raised) lives in memory and, for every connection a batch touched, in
-``mqtt.detection_state``. An alert is the first packet of a connection a level's champion
-classes as an attack class; one per (capture, level, connection, class). Alerts reach the alerts
-topic through an outbox: stored with ``alert_sent = false``, published after the commit, then
-marked. A crash between publishing and marking republishes them on restart: the topic is at
-least once, keyed by the alert's ``detection_id``; the table is exactly once.
+``mqtt.detection_state``. Memory holds only connections heard from in the last
+``MQTTIDS_DETECT_IDLE_SECONDS`` of capture time (the newest packet's time, not the wall clock, so
+a replay at any rate evicts alike); an evicted connection that speaks again is read back from the
+table, so eviction bounds memory without changing a feature.
+
+An alert is the first packet of a connection a level's champion classes as an attack class; one
+per (capture, level, connection, class). Alerts reach the alerts topic through an outbox: stored
+with ``alert_sent = false``, published after the commit, then marked. A crash between publishing
+and marking republishes them on restart: the topic is at least once, keyed by the alert's
+``detection_id``; the table is exactly once.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from mqttids.detection.tables import (
     PROBABILITY_COLUMNS,
     STATE,
 )
-from mqttids.runtime import broker
+from mqttids.runtime import broker, config
 from mqttids.schema import LABELS
 from mqttids.warehouse.tables import DETECTIONS
 
@@ -82,6 +87,7 @@ class Connection:
     first_time: float
     context: ConnectionState
     packets: int = 0
+    last_time: float = 0.0  # the capture time of its latest packet, for eviction
     alerted: set[tuple[str, str]] = field(default_factory=set)  # (level, class)
 
 
@@ -148,6 +154,8 @@ class BatchScorer:
         self.conn, self.topic, self.consumer, self.scoring = conn, topic, consumer, scoring
         self.connections: dict[tuple[str, int], Connection] = {}
         self.window = window_seconds()
+        self.idle_seconds = float(config.DETECT_IDLE_SECONDS.get())
+        self.newest = float("-inf")  # the latest capture time seen
 
     def _load(self, keys: set[tuple[str, int]]) -> None:
         """Bring the stored state of connections not in memory (after a restart)."""
@@ -199,6 +207,16 @@ class BatchScorer:
         # Alerts, state, markers, dead letters and offsets together: a restart finds them consistent.
         self.conn.commit()
         result.batches += 1
+        self._evict()
+
+    def _evict(self) -> None:
+        """Forget connections idle for the idle limit: their state is stored, read back if needed."""
+        horizon = self.newest - self.idle_seconds
+        idle = [key for key, state in self.connections.items() if state.last_time < horizon]
+        for key in idle:
+            del self.connections[key]
+        if idle:
+            log.info("evicted %d idle connections; %d in memory", len(idle), len(self.connections))
 
     def _score(self, decoded: list[tuple[int, int, dict]], result: ConsumeResult):
         started = time.perf_counter()
@@ -214,6 +232,8 @@ class BatchScorer:
                     packet[packets.EPOCH], ConnectionState(self.window)
                 )
             state.packets += 1
+            state.last_time = packet[packets.EPOCH]
+            self.newest = max(self.newest, state.last_time)
             row = {**packet, "capture_time": packet[packets.EPOCH], "connection_id": key[1]}
             row.update(state.context.update(row))
             rows.append(row)

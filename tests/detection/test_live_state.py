@@ -1,0 +1,77 @@
+"""The live consumer's per-connection state: idle connections leave memory, and come back intact.
+
+Genuine packets of a corpus capture go through the consumer's batch scorer (no model: state
+only) as Kafka records, in three batches: connection A's first half, then a second connection
+B idle-limit seconds later, then A's second half. A must leave memory after B's batch and be
+read back from ``mqtt.detection_state`` when it speaks again, ending with exactly the state of a
+consumer that never evicted it.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import uuid
+from collections import namedtuple
+from pathlib import Path
+
+import pytest
+from kafka import TopicPartition
+
+from mqttids.detection import consumer, packets, producer
+
+IDLE = 60.0
+Record = namedtuple("Record", "offset value")  # what the consumer reads of a Kafka record
+
+
+@pytest.fixture(scope="module")
+def two_connections(corpus) -> tuple[list[dict], list[dict]]:
+    """The packets of the two busiest connections of a genuine capture."""
+    capture = next(f.path for f in corpus.files if f.label == "legitimate" and f.split == "test")
+    parsed = producer.replay_packets(Path(capture), [corpus.mqtt_port])
+    by_stream: dict[int, list[dict]] = {}
+    for p in (p for p in parsed if p[packets.STREAM] is not None):
+        by_stream.setdefault(int(p[packets.STREAM]), []).append(p)
+    a, b = sorted(by_stream.values(), key=len, reverse=True)[:2]
+    assert len(a) >= 4 and b
+    return a, b
+
+
+def _batches(a: list[dict], b: list[dict]) -> list[list[dict]]:
+    """A's first half; B, shifted to start after the idle limit; A's second half, after B."""
+    half = len(a) // 2
+    shift = a[half - 1][packets.EPOCH] + IDLE + 10 - b[0][packets.EPOCH]
+    moved_b = [{**p, packets.EPOCH: p[packets.EPOCH] + shift} for p in b]
+    resume = moved_b[-1][packets.EPOCH] + 1 - a[half][packets.EPOCH]
+    rest_a = [{**p, packets.EPOCH: p[packets.EPOCH] + resume} for p in a[half:]]
+    return [a[:half], moved_b, rest_a]
+
+
+def _feed(scorer: consumer.BatchScorer, batches: list[list[dict]], after_each=None) -> None:
+    tp, offset = TopicPartition("live-state", 0), 0
+    for n, batch in enumerate(batches):
+        records = []
+        for p in batch:
+            records.append(Record(offset, json.dumps(producer.message("site", p)).encode()))
+            offset += 1
+        scorer.store({tp: records}, consumer.ConsumeResult())
+        if after_each:
+            after_each(n, scorer)
+
+
+def test_an_idle_connection_leaves_memory_and_returns_with_its_state(db_conn, two_connections, monkeypatch):
+    a, b = two_connections
+    key_a, key_b = ("site", int(a[0][packets.STREAM])), ("site", int(b[0][packets.STREAM]))
+    batches = _batches(a, b)
+    in_memory = []
+
+    monkeypatch.setenv("MQTTIDS_DETECT_IDLE_SECONDS", str(IDLE))
+    evicting = consumer.BatchScorer(db_conn, "live-state", f"evicting-{uuid.uuid4().hex[:6]}", [])
+    _feed(evicting, batches, lambda n, s: in_memory.append(set(s.connections)))
+    assert in_memory == [{key_a}, {key_b}, {key_a, key_b}]
+
+    monkeypatch.setenv("MQTTIDS_DETECT_IDLE_SECONDS", str(1e9))
+    keeping = consumer.BatchScorer(db_conn, "live-state", f"keeping-{uuid.uuid4().hex[:6]}", [])
+    _feed(keeping, batches)
+    assert evicting.connections[key_a].packets == len(a)
+    assert pickle.dumps(evicting.connections[key_a]) == pickle.dumps(keeping.connections[key_a])
