@@ -124,6 +124,7 @@ def spark_job(task_id: str, job: str, args: list[str], *, jdbc: bool = False, **
         name=f"mqttids-{job}",
         conn_id=connections.SPARK_CONN_ID,
         conf=dict(SPARK_CONF),
+        driver_memory=config.SPARK_DRIVER_MEMORY.get(),
         **kwargs,
     )
 
