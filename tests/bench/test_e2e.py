@@ -1,0 +1,54 @@
+"""bench/e2e works: mqtt_pipeline end to end on a small generated pair, its figures printed.
+
+No timing is asserted (CI machines differ); what is checked is that the bench ran every task of
+the pipeline to success, read each one's time and memory, and ended with its machine line.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from mqttids.runtime import db
+
+ROOT = Path(__file__).resolve().parents[2]
+ROWS = 20_000
+TASKS = ("ingest", "quality_gate", "features", "train_lr", "evaluate")
+SPARK_TASKS = ("ingest", "features", "train_lr", "evaluate")  # seconds long: their peak is polled
+
+
+def _drop(url: str, name: str) -> None:
+    admin = db.connect(url)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.close()
+
+
+def test_the_end_to_end_bench_runs_the_pipeline_and_prints_its_figures(new_database, tmp_path):
+    url = new_database()
+    name = urlsplit(url).path.lstrip("/")
+    out = tmp_path / "e2e.json"
+    command = [sys.executable, str(ROOT / "bench" / "e2e"), "--rows", str(ROWS), "--models", "lr"]
+    command += ["--db-url", url, "--bench-db", name, "--out", str(out)]
+    command += ["--cache", str(tmp_path / "cache"), "--state", str(tmp_path / "state")]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=1500)
+    finally:
+        _drop(url, f"{name}_mlflow")
+    assert done.returncode == 0, done.stderr[-4000:]
+
+    last = dict(pair.split("=") for pair in done.stdout.strip().splitlines()[-1].split())
+    assert int(last["e2e_rows"]) == ROWS
+    assert float(last["e2e_seconds"]) > 0 and int(last["peak_rss_mib"]) > 100
+    (run,) = json.loads(out.read_text())
+    tasks = {t["name"]: t for t in run["tasks"]}
+    assert set(TASKS) <= set(tasks), sorted(tasks)
+    assert all(t["state"] in ("success", "skipped") for t in tasks.values())
+    assert all(tasks[t]["seconds"] > 1 and tasks[t]["peak_mib"] > 100 for t in SPARK_TASKS)
+    assert any(line.lstrip().startswith("lr") for line in run["models"]), run["models"]
+    table = done.stdout.split("whole run")[0]
+    assert all(t in table for t in TASKS)
