@@ -15,6 +15,7 @@ from airflow.sdk import Param
 
 from mqttids.connection.features import LEVELS
 from mqttids.learning import grids
+from mqttids.runtime import config
 
 TRAINER_TASK = {
     "lr": "train_lr",
@@ -24,16 +25,27 @@ TRAINER_TASK = {
 }
 
 
+def default_models() -> list[str]:
+    """The ``models`` param's default (``MQTTIDS_MODELS``), checked: a typo must fail at parse time."""
+    names = [m.strip() for m in config.MODELS.get().split(",") if m.strip()]
+    unknown = sorted(set(names) - set(grids.MODELS))
+    if unknown:
+        choices = ", ".join(grids.MODELS)
+        raise ValueError(f"MQTTIDS_MODELS names unknown models {unknown}: choose from {choices}")
+    return [m for m in grids.MODELS if m in names]
+
+
 def params() -> dict[str, Param]:
     return {
         "models": Param(
-            list(grids.MODELS),
+            default_models(),
             type=["null", "array"],
             items={"type": "string", "enum": list(grids.MODELS)},
             uniqueItems=True,
             description="Models to train, any of: lr, rf (Spark logistic regression, random forest), "
             "dnn_narrow, dnn_wide (Keras networks), xgb (XGBoost gradient-boosted trees), e.g. lr and "
-            "rf only for a quick run. Empty: no learning (ingest and analytics only).",
+            "rf only for a quick run. Empty: no learning (ingest and analytics only). Default: "
+            "MQTTIDS_MODELS (all five).",
         ),
         "levels": Param(
             list(LEVELS),

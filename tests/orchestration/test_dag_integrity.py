@@ -71,6 +71,17 @@ def test_models_param_picks_the_trainers(models, trainers):
     assert not learning.wants_learning({"models": []})
 
 
+def test_the_models_default_comes_from_the_setting_and_refuses_unknown_names(monkeypatch):
+    from mqttids_airflow import learning
+
+    assert learning.params()["models"].value == ["lr", "rf", "dnn_narrow", "dnn_wide", "xgb"]
+    monkeypatch.setenv("MQTTIDS_MODELS", " xgb, rf ")
+    assert learning.params()["models"].value == ["rf", "xgb"]
+    monkeypatch.setenv("MQTTIDS_MODELS", "rf,svm")
+    with pytest.raises(ValueError, match=r"MQTTIDS_MODELS names unknown models \['svm'\]"):
+        learning.params()
+
+
 def test_keras_models_and_training_window():
     from mqttids_airflow import learning
 

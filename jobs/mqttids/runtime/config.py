@@ -161,6 +161,13 @@ CONNECTION_WINDOW = Setting(
     "Seconds of one connection window: the connection-level features cut a longer connection into "
     "windows of this length from its first packet, one row each (learning and live scoring alike).",
 )
+MODELS = Setting(
+    "MQTTIDS_MODELS",
+    "lr,rf,dnn_narrow,dnn_wide,xgb",
+    "Comma-separated models a `mqtt_pipeline` run trains when its trigger does not pick them: the "
+    "`models` param's default, so also what every scheduled retraining trains (e.g. `rf,xgb` "
+    "nightly). Read when the DAG file is parsed.",
+)
 TUNE_ROWS = Setting(
     "MQTTIDS_TUNE_ROWS",
     "50000",
@@ -323,6 +330,7 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     MLFLOW_ARTIFACTS,
     MLFLOW_MODEL,
     CODE_VERSION,
+    MODELS,
     TUNE_ROWS,
     TRAIN_ROWS,
     CONNECTION_WINDOW,
