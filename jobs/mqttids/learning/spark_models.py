@@ -53,11 +53,7 @@ def estimator(name: str):
     if name == "lr":
         return LogisticRegression(featuresCol="features_scaled", family="multinomial", **common)
     if name == "rf":
-        # Speed on large splits, same trees: 1 GiB of split statistics per pass over the data
-        # (Spark's default is 256 MiB) splits up to four times the nodes per pass, and node ids
-        # cached beside the rows spare walking every tree from its root on each pass.
-        tuning = {"maxMemoryInMB": 1024, "cacheNodeIds": True}
-        return RandomForestClassifier(featuresCol="features", seed=SEED, **tuning, **common)
+        return RandomForestClassifier(featuresCol="features", seed=SEED, **common)
     raise ValueError(f"unknown Spark model {name!r}: choose from {', '.join(MODELS)}")
 
 
@@ -123,7 +119,10 @@ def _train(spark, name, folder, size, grid_file, tune_rows, folds, weighting) ->
         "%s: class weighting %s (balanced weights to the power %s)", name, weighting, WEIGHTINGS[weighting]
     )
     # Folds by connection (mqttids.learning.folds): no connection is on both sides of a fold.
-    sample = stratified_sample(train_df, tune_rows, seed=SEED).withColumn(FOLD, fold_of(folds)).cache()
+    # As many partitions as cores: a sample keeps every partition of the split it came from, and
+    # each pass of a tree merges split statistics from every partition, however few rows it has.
+    sample = stratified_sample(train_df, tune_rows, seed=SEED).coalesce(spark.sparkContext.defaultParallelism)
+    sample = sample.withColumn(FOLD, fold_of(folds)).cache()
     tune_count, tune_distinct = distinct.rows_in(sample), sample.count()
     log.info(
         "%s: %d candidates x %d folds on %s rows (%s distinct)",
