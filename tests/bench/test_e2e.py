@@ -36,6 +36,6 @@ def test_the_end_to_end_bench_runs_the_pipeline_and_prints_its_figures(new_datab
     assert set(TASKS) <= set(tasks), sorted(tasks)
     assert all(t["state"] in ("success", "skipped") for t in tasks.values())
     assert all(tasks[t]["seconds"] > 1 and tasks[t]["peak_mib"] > 100 for t in SPARK_TASKS)
-    assert any(line.lstrip().startswith("lr") for line in run["models"]), run["models"]
+    assert any(line.split()[:2] == ["packet", "lr"] for line in run["models"]), run["models"]
     table = done.stdout.split("whole run")[0]
     assert all(t in table for t in TASKS)
