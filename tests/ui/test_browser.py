@@ -61,7 +61,11 @@ def _report_tables(page, airflow, dag_id: str, run_id: str) -> dict:
     page.get_by_role("link", name="Report", exact=True).click()
     frame = page.frame_locator("iframe").first
     frame.locator("table#t-" + ("ingest-batch" if dag_id == "mqtt_pipeline" else "stream-run")).wait_for()
-    return next(f for f in page.frames if "/mqttids/report/" in f.url).evaluate(checks.TABLES_JS)
+    report = next(f for f in page.frames if "/mqttids/report/" in f.url)
+    # The first table appears while the rest of the page (charts, later tables) is still being
+    # parsed: read the tables once the whole document has loaded, or a later one reads as empty.
+    report.wait_for_load_state("load")
+    return report.evaluate(checks.TABLES_JS)
 
 
 def test_report_endpoint_refuses_a_logged_out_request(airflow):
