@@ -59,6 +59,8 @@ from mqttids.runtime import config
 from mqttids_airflow import code_package, dataproc
 
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
+# The pipeline's Spark jobs: each one a Dataproc job in this placement.
+SPARK_JOBS = ("ingest", "analytics", "features", "train_lr", "train_rf", "train_tf", "train_xgb", "evaluate")
 
 VARIABLES = {
     "MQTTIDS_GCP_PROJECT": "mqttids-demo",
@@ -186,16 +188,7 @@ def test_every_spark_step_is_the_same_job_as_a_dataproc_job(dag):
     assert dag.get_task("evaluate").job == _expected_job(
         "evaluate", [*tracked, "--models", "{{ model_list(params) }}"], jdbc=True
     )
-    for task_id in (
-        "ingest",
-        "analytics",
-        "features",
-        "train_lr",
-        "train_rf",
-        "train_tf",
-        "train_xgb",
-        "evaluate",
-    ):
+    for task_id in SPARK_JOBS:
         task = dag.get_task(task_id)
         assert (task.project_id, task.region, task.gcp_conn_id) == (
             "{{ var.value.mqttids_gcp_project }}",
@@ -214,16 +207,7 @@ def test_no_task_runs_local_spark(dag):
 
 def test_task_order_and_trigger_rules(dag):
     downstream = {t.task_id: t.downstream_task_ids for t in dag.tasks}
-    spark_jobs = {
-        "ingest",
-        "analytics",
-        "features",
-        "train_lr",
-        "train_rf",
-        "train_tf",
-        "train_xgb",
-        "evaluate",
-    }
+    spark_jobs = set(SPARK_JOBS)
     assert downstream == {
         "upgrade_warehouse": {"ingest"},  # from Airflow, while the cluster is being created
         "ship_code": {"create_cluster"},
