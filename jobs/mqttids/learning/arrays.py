@@ -66,15 +66,17 @@ def _copies(batch: pa.RecordBatch | pa.Table) -> np.ndarray:
 
 def batches(uri: str, size: int, weighting: str, rows: int = BATCH_ROWS) -> Iterator[Rows]:
     """The train Parquet a batch at a time, with weights (groups are not needed here: zeros)."""
-    columns = ["x", "label", "weight", *([COPIES] if COPIES in dataset(uri).schema.names else [])]
-    for batch in dataset(uri).to_batches(columns=columns, batch_size=rows):
+    source = dataset(uri)
+    columns = ["x", "label", "weight", *([COPIES] if COPIES in source.schema.names else [])]
+    for batch in source.to_batches(columns=columns, batch_size=rows):
         if batch.num_rows:
+            copies = _copies(batch)
             yield Rows(
                 matrix(batch, size),
                 batch.column("label").to_numpy().astype(np.int32),
-                fit_weights(batch.column("weight").to_numpy(), weighting) * _copies(batch),
+                fit_weights(batch.column("weight").to_numpy(), weighting) * copies,
                 np.zeros(batch.num_rows, dtype=np.int64),
-                _copies(batch),
+                copies,
             )
 
 
@@ -85,8 +87,8 @@ def sample(uri: str, size: int, rows: int, weighting: str, rng: np.random.Genera
     so on distinct rows the sample is distributed as the same sample of every row; on the
     all-rows split (one copy each) it is a Bernoulli sample of the rows.
     """
-    names = dataset(uri).schema.names
-    table = dataset(uri).to_table(columns=["label", GROUP, *([COPIES] if COPIES in names else [])])
+    source = dataset(uri)
+    table = source.to_table(columns=["label", GROUP, *([COPIES] if COPIES in source.schema.names else [])])
     labels = table.column("label").to_numpy().astype(np.int32)
     copies = _copies(table)
     total = int(copies.sum())
@@ -100,7 +102,7 @@ def sample(uri: str, size: int, rows: int, weighting: str, rng: np.random.Genera
         log.info("tuning on a stratified sample of %s of %s train rows", f"{copies.sum():,}", f"{total:,}")
     keep = copies > 0
     parts, offset = [], 0
-    for batch in dataset(uri).to_batches(columns=["x", "weight"], batch_size=BATCH_ROWS):
+    for batch in source.to_batches(columns=["x", "weight"], batch_size=BATCH_ROWS):
         mask = keep[offset : offset + batch.num_rows]
         parts.append((matrix(batch, size)[mask], batch.column("weight").to_numpy()[mask]))
         offset += batch.num_rows
