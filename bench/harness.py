@@ -5,7 +5,8 @@
   other people's work changes the figures.
 * :func:`scratch_database` gives a benchmark its own database at the head revision, so real data
   is never touched; :func:`sql` runs statements in it.
-* :func:`ensure_pair` generates (once) and caches the train70/test30 pair of a given size.
+* :func:`ensure_pair` generates (once) and caches the train70/test30 pair of a given size;
+  :func:`ingest_command` loads one with the real ingest job.
 * :class:`PeakRss` and :func:`run_step` time a child process and the peak resident memory of its
   whole process tree (Python, the Spark JVM, TensorFlow, psql); :func:`run_streaming` also hands
   each output line over as it comes, to cut a long child into sections with their own peaks.
@@ -148,6 +149,12 @@ def ensure_pair(
     tmp.chmod(0o755)
     tmp.rename(folder)
     return folder
+
+
+def ingest_command(pair: Path, day) -> list[str]:
+    """jobs/ingest.py loading a cached pair's train70.csv and test30.csv as batch ``day``."""
+    csvs = ["--train", str(pair / "train70.csv"), "--test", str(pair / "test30.csv")]
+    return [sys.executable, str(ROOT / "jobs" / "ingest.py"), *csvs, "--batch-date", day.isoformat()]
 
 
 # ----------------------------------------------------------------- measuring
