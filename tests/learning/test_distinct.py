@@ -9,7 +9,7 @@ from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.linalg import Vectors, VectorUDT
 from pyspark.sql import functions as F
 
-from mqttids.learning import arrays, distinct, folds, tuning
+from mqttids.learning import arrays, distinct, folds, spark_models, tuning
 from mqttids.learning.metrics import MacroF1Evaluator, scores, spark_confusion
 
 
@@ -89,6 +89,14 @@ def test_a_tuning_sample_of_distinct_rows_keeps_the_class_shares(spark, train):
     expected = train.toPandas().groupby("label").size() / train.count()
     assert np.allclose(shares.sort_index(), expected.sort_index(), atol=0.08)
     assert 1200 < sample[distinct.COPIES].sum() < 1800
+
+
+def test_the_spark_tuning_sample_weighs_the_copies_it_kept(train):
+    collapsed = distinct.collapse(train, ["x1", "x2"]).withColumn("weight", F.lit(4.0))
+    sample = spark_models.tuning_sample(collapsed, 1500, 3, "sqrt").toPandas()
+    assert sample[distinct.COPIES].sum() < 0.5 * train.count()  # copies were thinned
+    assert np.allclose(sample[spark_models.FIT_WEIGHT], 2.0 * sample[distinct.COPIES])  # sqrt(4) x kept
+    assert set(sample[spark_models.FOLD]) == {0, 1, 2}
 
 
 def test_the_trainers_read_distinct_rows_unless_told_all(tmp_path, monkeypatch):

@@ -81,6 +81,21 @@ def _param_maps(est, model_grid: dict[str, list[Any]]):
     return builder.build()
 
 
+def tuning_sample(rows: DataFrame, tune_rows: int, folds: int, weighting: str) -> DataFrame:
+    """The CV sample of the train ``rows``, with its fold and its fit weights.
+
+    Weighed after sampling: a distinct row's copies are thinned by the sample, and its weight
+    must count the copies it kept (weighed before, a row of 3,000 copies kept 5 and still
+    weighed 3,000, and the forest's CV on 20M rows stalled on such weights).
+    Folds are by connection (:mod:`mqttids.learning.folds`): no connection is on both sides of a
+    fold. As many partitions as cores: a sample keeps every partition of the split it came from,
+    and each pass of a tree merges split statistics from every partition, however few rows it has.
+    """
+    cores = rows.sparkSession.sparkContext.defaultParallelism
+    sample = stratified_sample(rows, tune_rows, seed=SEED).coalesce(cores)
+    return with_fit_weight(sample, weighting).withColumn(FOLD, fold_of(folds))
+
+
 def predictions(model: Model, test: DataFrame) -> DataFrame:
     return model.transform(test).select("target", "label", "prediction", "unseen")
 
@@ -114,15 +129,12 @@ def _train(spark, name, folder, size, grid_file, tune_rows, folds, weighting) ->
     est = estimator(name)
     model_grid = grids.grid(name, size, grid_file)
     maps = _param_maps(est, model_grid)
-    train_df = with_fit_weight(spark.read.parquet(distinct.train_uri(folder)), weighting)
+    rows = spark.read.parquet(distinct.train_uri(folder))
+    train_df = with_fit_weight(rows, weighting)
     log.info(
         "%s: class weighting %s (balanced weights to the power %s)", name, weighting, WEIGHTINGS[weighting]
     )
-    # Folds by connection (mqttids.learning.folds): no connection is on both sides of a fold.
-    # As many partitions as cores: a sample keeps every partition of the split it came from, and
-    # each pass of a tree merges split statistics from every partition, however few rows it has.
-    sample = stratified_sample(train_df, tune_rows, seed=SEED).coalesce(spark.sparkContext.defaultParallelism)
-    sample = sample.withColumn(FOLD, fold_of(folds)).cache()
+    sample = tuning_sample(rows, tune_rows, folds, weighting).cache()
     tune_count, tune_distinct = distinct.rows_in(sample), sample.count()
     log.info(
         "%s: %d candidates x %d folds on %s rows (%s distinct)",
