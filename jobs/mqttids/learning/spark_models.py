@@ -85,8 +85,8 @@ def tuning_sample(rows: DataFrame, tune_rows: int, folds: int, weighting: str) -
     """The CV sample of the train ``rows``, with its fold and its fit weights.
 
     Weighed after sampling: a distinct row's copies are thinned by the sample, and its weight
-    must count the copies it kept (weighed before, a row of 3,000 copies kept 5 and still
-    weighed 3,000, and the forest's CV on 20M rows stalled on such weights).
+    must count the copies it kept (weighed before, a row of 3,000 copies that kept 5 still
+    weighed 3,000: at 20M rows, a few such rows outweighed the rest of the sample).
     Folds are by connection (:mod:`mqttids.learning.folds`): no connection is on both sides of a
     fold. As many partitions as cores: a sample keeps every partition of the split it came from,
     and each pass of a tree merges split statistics from every partition, however few rows it has.
