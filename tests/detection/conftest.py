@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
+import detect  # jobs/detect.py
 import pytest
 
 from detection.training import train_champions
@@ -27,3 +29,23 @@ def unlabelled(corpus, tmp_path_factory) -> Path:
         shutil.copy(by_name[stem], folder / f"site-{n}.pcap")
     shutil.copy(Path(corpus.directory) / "corpus.json", folder)  # the broker port
     return folder
+
+
+@pytest.fixture()
+def run_job(spark, monkeypatch, capsys):
+    """jobs/detect.py's main() in this process, on the shared Spark session."""
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(detect, "session", lambda *args, **kwargs: spark)
+        monkeypatch.setattr(spark, "stop", lambda: None)
+        root = logging.getLogger()
+        level, handlers = root.level, list(root.handlers)
+        try:
+            code = detect.main(list(argv))
+        finally:
+            root.setLevel(level)
+            root.handlers[:] = handlers
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

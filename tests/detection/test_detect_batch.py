@@ -8,12 +8,10 @@ own probabilities here), the summary from the detections by plain Python.
 
 from __future__ import annotations
 
-import logging
 import subprocess
 from collections import Counter, defaultdict
 from pathlib import Path
 
-import detect  # jobs/detect.py
 import numpy as np
 import pytest
 from pyspark.ml import PipelineModel
@@ -45,26 +43,6 @@ def parsed(unlabelled, corpus, tmp_path_factory) -> dict[str, list[dict]]:
         csv = tshark.convert(capture, work / f"{capture.stem}.csv", [corpus.mqtt_port]).output
         out[str(capture.resolve())] = list(packets.read_export(csv))
     return out
-
-
-@pytest.fixture()
-def run_job(spark, monkeypatch, capsys):
-    """jobs/detect.py's main() in this process, on the shared Spark session."""
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(detect, "session", lambda *args, **kwargs: spark)
-        monkeypatch.setattr(spark, "stop", lambda: None)
-        root = logging.getLogger()
-        level, handlers = root.level, list(root.handlers)
-        try:
-            code = detect.main(list(argv))
-        finally:
-            root.setLevel(level)
-            root.handlers[:] = handlers
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def _tshark_streams(capture: Path, port: int) -> Counter:
@@ -159,17 +137,23 @@ def test_unlabelled_captures_are_scored_per_connection_and_a_rerun_replaces_them
             assert {(p, n, m) for p, n, m in summary} == {(p, classes[p], packets_of[p]) for p in classes}
 
     # A rerun of one level replaces that level's rows and leaves the other level's alone.
+    # Only these captures: other tests score captures of their own into the same tables.
+    captures = (list(parsed),)
     counts = (
-        "SELECT level, count(*), count(*) FILTER (WHERE run_id = 'first') FROM mqtt.detections GROUP BY level"
+        "SELECT level, count(*), count(*) FILTER (WHERE run_id = 'first') FROM mqtt.detections "
+        "WHERE capture = ANY(%s) GROUP BY level"
     )
-    before = {level: n for level, n, _ in _rows(db_url, counts)}
+    before = {level: n for level, n, _ in _rows(db_url, counts, captures)}
     code, _, err = run_job(
         "--captures", str(unlabelled), "--levels", "packet", "--run-id", "second", "--db-url", db_url
     )
     assert code == 0, err
-    after = {level: (n, first) for level, n, first in _rows(db_url, counts)}
+    after = {level: (n, first) for level, n, first in _rows(db_url, counts, captures)}
     assert after == {"packet": (before["packet"], 0), "packet_context": (before["packet_context"],) * 2}
-    assert _rows(db_url, "SELECT level, run_id FROM mqtt.detection_summary GROUP BY 1, 2 ORDER BY 1") == [
+    summary_runs = (
+        "SELECT level, run_id FROM mqtt.detection_summary WHERE capture = ANY(%s) GROUP BY 1, 2 ORDER BY 1"
+    )
+    assert _rows(db_url, summary_runs, captures) == [
         ("packet", "second"),
         ("packet_context", "first"),
     ]

@@ -22,7 +22,8 @@ from mqttids.learning import features
 from mqttids.warehouse.batches import BatchRange
 
 
-def _pipeline(kept: list[str]) -> Pipeline:
+def feature_stages(kept: list[str]) -> Pipeline:
+    """The feature pipeline alone: what a Keras or XGBoost champion's run keeps beside its model."""
     categorical = [c for c in kept if c in features.NAMES and features.is_categorical(c)]
     numeric = [c for c in kept if c not in categorical]
     return Pipeline(
@@ -37,9 +38,13 @@ def _pipeline(kept: list[str]) -> Pipeline:
             ),
             VectorAssembler(inputCols=numeric + [f"{c}_vec" for c in categorical], outputCol="features"),
             StandardScaler(inputCol="features", outputCol="features_scaled", withMean=True, withStd=True),
-            RandomForestClassifier(featuresCol="features", labelCol="label", numTrees=8, maxDepth=6, seed=7),
         ]
     )
+
+
+def _pipeline(kept: list[str]) -> Pipeline:
+    forest = RandomForestClassifier(featuresCol="features", labelCol="label", numTrees=8, maxDepth=6, seed=7)
+    return Pipeline(stages=[*feature_stages(kept).getStages(), forest])
 
 
 def register(client, model, level: str) -> str:
@@ -57,11 +62,16 @@ def register(client, model, level: str) -> str:
     return str(version.version)
 
 
-def train_champions(spark, db_url: str, day: date, client) -> dict[str, str]:
-    """{level: registered version} of the two per-packet levels, trained on the corpus batch ``day``."""
+def corpus_train(spark, db_url: str, day: date):
+    """The corpus batch ``day``'s train packets with their label, and the columns features keeps."""
     packets = features.read_packets(spark, db_url, BatchRange.single(day))
     train = packets.where("split = 'train'").withColumn("label", features.label_column()).cache()
-    kept = [d.column for d in features.choose_columns(train) if d.action == "kept"]
+    return train, [d.column for d in features.choose_columns(train) if d.action == "kept"]
+
+
+def train_champions(spark, db_url: str, day: date, client) -> dict[str, str]:
+    """{level: registered version} of the two per-packet levels, trained on the corpus batch ``day``."""
+    train, kept = corpus_train(spark, db_url, day)
     versions = {"packet": register(client, _pipeline(kept).fit(train), "packet")}
     context = packet_context(train)
     versions["packet_context"] = register(
