@@ -9,6 +9,7 @@ data ``make run`` produced.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -115,6 +116,30 @@ def spark():
     spark.conf.set("spark.sql.shuffle.partitions", "4")
     yield spark
     spark.stop()
+
+
+@pytest.fixture()
+def run_main(spark, monkeypatch, capsys):
+    """A job's ``main(argv)`` in this process, on the shared Spark session: (exit code, out, err).
+
+    The job's ``session`` is the shared one and ``stop`` is a no-op (main() stops its session);
+    the root logger's level and handlers, which main() sets up, are put back afterwards.
+    """
+
+    def run(job, *argv: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(job, "session", lambda *args, **kwargs: spark)
+        monkeypatch.setattr(spark, "stop", lambda: None)
+        root = logging.getLogger()
+        level, handlers = root.level, list(root.handlers)
+        try:
+            code = job.main(list(argv))
+        finally:
+            root.setLevel(level)
+            root.handlers[:] = handlers
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
 
 
 @pytest.fixture(scope="session")

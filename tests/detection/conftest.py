@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import shutil
 from pathlib import Path
 
@@ -32,20 +31,6 @@ def unlabelled(corpus, tmp_path_factory) -> Path:
 
 
 @pytest.fixture()
-def run_job(spark, monkeypatch, capsys):
+def run_job(run_main):
     """jobs/detect.py's main() in this process, on the shared Spark session."""
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(detect, "session", lambda *args, **kwargs: spark)
-        monkeypatch.setattr(spark, "stop", lambda: None)
-        root = logging.getLogger()
-        level, handlers = root.level, list(root.handlers)
-        try:
-            code = detect.main(list(argv))
-        finally:
-            root.setLevel(level)
-            root.handlers[:] = handlers
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return lambda *argv: run_main(detect, *argv)

@@ -10,7 +10,6 @@ mean probabilities from the model kept in memory, on features made here from tsh
 
 from __future__ import annotations
 
-import importlib
 import shutil
 from collections import defaultdict
 from pathlib import Path
@@ -19,9 +18,9 @@ import numpy as np
 import pytest
 from pyspark.ml.functions import vector_to_array
 
-from detection.training import corpus_train, feature_stages
+from detection.training import corpus_train, feature_stages, register
 from mqttids.capture import tshark
-from mqttids.detection import champions, frames, levels, packets
+from mqttids.detection import frames, levels, packets
 from mqttids.runtime import db, tracking_server
 from mqttids.schema import LABELS
 
@@ -56,21 +55,6 @@ def _fit(kind: str, x: np.ndarray, y: np.ndarray):
     return model, lambda m: np.asarray(model.predict_on_batch(m))
 
 
-def _register(client, kind: str, model, pipeline: Path, name: str) -> str:
-    """As the learning stage does: the model, its feature pipeline, the kind tag, @champion."""
-    import mlflow
-
-    flavour = importlib.import_module(f"mlflow.{kind}")
-    experiment = client.create_experiment(f"detection-tests-{kind}")
-    with mlflow.start_run(experiment_id=experiment, tags={"mqttids.feature_level": "packet"}) as run:
-        flavour.log_model(model, name="model")
-        mlflow.log_artifacts(str(pipeline), champions.FEATURE_PIPELINE)
-    version = mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
-    client.set_model_version_tag(name, version.version, champions.TAG_KIND, kind)
-    client.set_registered_model_alias(name, champions.ALIAS, version.version)
-    return str(version.version)
-
-
 def _expected(spark, fitted, predict, capture: Path, port: int, work: Path) -> dict[int, np.ndarray]:
     """Each connection's mean class probabilities, by the in-memory model on tshark's export."""
     csv = tshark.convert(capture, work / f"{capture.stem}.csv", [port]).output
@@ -98,7 +82,7 @@ def test_a_champion_that_is_not_spark_scores_a_capture(
     train.unpersist()
     pipeline = tmp_path / "pipeline"
     fitted.write().save(str(pipeline))
-    version = _register(tracking_server.connect(mlflow_server["uri"]), kind, model, pipeline, name)
+    version = register(tracking_server.connect(mlflow_server["uri"]), model, "packet", kind, pipeline)
 
     folder = tmp_path / "landing"
     folder.mkdir()

@@ -10,7 +10,9 @@ one small forest per level by hand keeps the session fixture to seconds.
 
 from __future__ import annotations
 
+import importlib
 from datetime import date
+from pathlib import Path
 
 from pyspark.ml import Pipeline
 from pyspark.ml.classification import RandomForestClassifier
@@ -47,17 +49,20 @@ def _pipeline(kept: list[str]) -> Pipeline:
     return Pipeline(stages=[*feature_stages(kept).getStages(), forest])
 
 
-def register(client, model, level: str) -> str:
-    """Log ``model`` in a run of its level, register it, make it @champion; returns its version."""
+def register(client, model, level: str, kind: str = "spark", pipeline: Path | None = None) -> str:
+    """Log ``model`` (in the MLflow flavour named by ``kind``: spark, xgboost or keras) in a run of
+    its level, with the feature ``pipeline`` folder beside it for a non-Spark model; register it
+    as the level's model, tag its kind, make it @champion. Returns its version."""
     import mlflow
-    import mlflow.spark
 
-    experiment = client.create_experiment(f"detection-tests-{level}")
+    experiment = client.create_experiment(f"detection-tests-{level}-{kind}")
     with mlflow.start_run(experiment_id=experiment, tags={"mqttids.feature_level": level}) as run:
-        mlflow.spark.log_model(model, "model")
+        importlib.import_module(f"mlflow.{kind}").log_model(model, "model")
+        if pipeline is not None:
+            mlflow.log_artifacts(str(pipeline), champions.FEATURE_PIPELINE)
     name = champions.registered_name(level)
     version = mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
-    client.set_model_version_tag(name, version.version, champions.TAG_KIND, "spark")
+    client.set_model_version_tag(name, version.version, champions.TAG_KIND, kind)
     client.set_registered_model_alias(name, champions.ALIAS, version.version)
     return str(version.version)
 
