@@ -228,13 +228,27 @@ def train(
     return record
 
 
-def _train(name, folder, size_name, grid_file, tune_rows, k, weighting, meta) -> tuple[TrainingRecord, Any]:
-    """Cross-validate the grid, then fit the winner on the whole train split, streamed."""
+def _limit_inter_op_threads(threads: int) -> None:
+    """Run at most ``threads`` TensorFlow ops at once, so the networks share the cores with Spark.
+
+    TensorFlow fixes this when its runtime starts; a process that already ran TensorFlow (a test
+    session, a notebook) keeps its setting, which only costs speed, so that is logged, not raised.
+    """
     import tensorflow as tf
 
+    if tf.config.threading.get_inter_op_parallelism_threads() == threads:
+        return
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError as started:
+        log.info("TensorFlow already started; keeping its inter-op threads (%s)", started)
+
+
+def _train(name, folder, size_name, grid_file, tune_rows, k, weighting, meta) -> tuple[TrainingRecord, Any]:
+    """Cross-validate the grid, then fit the winner on the whole train split, streamed."""
     keras = _keras()
     keras.utils.set_random_seed(SEED)
-    tf.config.threading.set_inter_op_parallelism_threads(2)
+    _limit_inter_op_threads(2)
     rng = np.random.default_rng(SEED)
     size = int(meta["feature_size"])
     log.info("%s: class weighting %s (row weights to the power %s)", name, weighting, WEIGHTINGS[weighting])
