@@ -18,6 +18,7 @@ from mqttids.connection.features import (
     connection_windows,
     packet_context,
 )
+from mqttids.connection.state import micros
 from mqttids.learning import features as packet_features
 from mqttids.warehouse.batches import BatchRange
 
@@ -132,8 +133,9 @@ def test_the_live_state_gives_the_hand_computed_values():
         got = state.update(packet)
         assert {k: got[k] for k in _expected("ctx_", wanted)} == _expected("ctx_", wanted), seq
         if state.closed is not None:
-            closed.append((state.closed_window_no, state.closed["conn_packets"]))
-    assert closed == [(0, 3.0)] and state.window_no == 2 and state.window()["conn_packets"] == 1
+            closed.append((state.closed.number, state.closed.packets))
+    assert closed == [(0, 3)] and state.window_no == 2 and state.window().packets == 1
+    assert state.window().first_us == state.window().last_us == micros(START + HAND_BUILT[-1][1])
 
 
 def test_the_feature_lists_hold_no_identifier(hand_built):
@@ -182,9 +184,15 @@ def test_the_live_state_equals_spark_on_the_capture_corpus(spark, db_url, corpus
         live = state.update(packet)
         assert live == pytest.approx({k: packet[k] for k in CONTEXT_FEATURES}, rel=1e-9, abs=1e-9), packet
         if state.closed is not None:
-            seen_windows[(packet["connection_id"], state.closed_window_no)] = state.closed
+            seen_windows[(packet["connection_id"], state.closed.number)] = state.closed
     for connection, state in states.items():
         seen_windows[(connection, state.window_no)] = state.window()
     assert seen_windows.keys() == windows.keys()
     for key, live in seen_windows.items():
-        assert live == pytest.approx({k: windows[key][k] for k in CONNECTION_FEATURES}, rel=1e-9, abs=1e-9)
+        spark_row = windows[key]
+        assert live.features == pytest.approx(
+            {k: spark_row[k] for k in CONNECTION_FEATURES}, rel=1e-9, abs=1e-9
+        )
+        assert (live.first_us, live.last_us, live.packets) == (
+            micros(spark_row["first_time"]), micros(spark_row["last_time"]), spark_row["packets"]
+        ), key  # fmt: skip

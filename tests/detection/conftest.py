@@ -13,7 +13,7 @@ from detection.training import train_champions
 
 @pytest.fixture(scope="session")
 def champion_versions(spark, db_url, corpus_packets, mlflow_server) -> dict[str, str]:
-    """The packet and packet_context champions, registered on the session's MLflow server."""
+    """The champions of every level, registered on the session's MLflow server."""
     from mqttids.runtime import tracking_server
 
     return train_champions(spark, db_url, corpus_packets, tracking_server.connect(mlflow_server["uri"]))

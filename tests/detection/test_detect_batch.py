@@ -18,13 +18,12 @@ from pyspark.ml import PipelineModel
 from pyspark.ml.functions import vector_to_array
 
 from mqttids.capture import tshark
-from mqttids.connection.features import packet_context
 from mqttids.detection import champions, frames, levels, packets
 from mqttids.detection.local_model import LocalModel, padded
 from mqttids.runtime import db, tracking_server
 from mqttids.schema import LABELS
 
-LEVELS = ("packet", "packet_context")
+LEVELS = levels.LEVELS
 
 
 @pytest.fixture(scope="module")
@@ -74,16 +73,24 @@ def _rows(db_url: str, sql: str, args: tuple = ()) -> list[tuple]:
 
 
 def _expected_classes(model: LocalModel, rows: list[dict]) -> dict[int, str]:
-    """Each connection's class: the mean of its packets' probabilities, by the numpy champion."""
+    """Each connection's class: the mean of its rows' probabilities (its packets' or, one window
+    per connection here, its window's), by the numpy champion."""
     by_connection = defaultdict(list)
     for row, p in zip(rows, model.probabilities(rows), strict=True):
-        by_connection[row[packets.STREAM]].append(p)
+        by_connection[row["connection_id"]].append(p)
     return {c: LABELS[int(np.mean(ps, axis=0).argmax())] for c, ps in by_connection.items()}
 
 
-def _context_rows(spark, capture: str, parsed: list[dict]) -> list[dict]:
-    frame = packet_context(frames.with_connections(frames.from_packets(spark, capture, parsed)))
-    return [r.asDict() for r in frame.orderBy(packets.STREAM, "connection_seq").collect()]
+def _ordered(frame, level: str):
+    return frame.orderBy(
+        *(["connection_id", "_window_no"] if level == "connection" else [packets.STREAM, "connection_seq"])
+    )
+
+
+def _level_rows(spark, capture: str, parsed: list[dict], level: str) -> list[dict]:
+    """The rows the level scores, made by Spark from the parsed packets."""
+    frame, _ = levels.frame(level, frames.with_connections(frames.from_packets(spark, capture, parsed)))
+    return [r.asDict() for r in _ordered(frame, level).collect()]
 
 
 def test_the_numpy_champion_gives_sparks_probabilities(spark, fetched, parsed):
@@ -91,7 +98,7 @@ def test_the_numpy_champion_gives_sparks_probabilities(spark, fetched, parsed):
     packet_frame = frames.with_connections(frames.from_packets(spark, capture, rows))
     for level, champion in fetched.items():
         frame, _ = levels.frame(level, packet_frame)
-        frame = frame.orderBy(packets.STREAM, "connection_seq")
+        frame = _ordered(frame, level)
         spark_out = PipelineModel.load(str(champion.spark_model)).transform(frame)
         want = np.array([r.p for r in spark_out.select(vector_to_array("probability").alias("p")).collect()])
         got = LocalModel.read(champion.spark_model).probabilities([r.asDict() for r in frame.collect()])
@@ -117,8 +124,11 @@ def test_unlabelled_captures_are_scored_per_connection_and_a_rerun_replaces_them
                 "WHERE capture = %s AND level = %s AND source = 'batch'",
                 (capture, level),
             )
-            assert {r[0]: r[1] for r in found} == dict(streams), (capture, level)
-            scored = rows if level == "packet" else _context_rows(spark, capture, rows)
+            assert len(found) == len(streams) and {r[0]: r[1] for r in found} == dict(streams), (
+                capture,
+                level,
+            )
+            scored = _level_rows(spark, capture, rows, level)
             expected = _expected_classes(LocalModel.read(champion.spark_model), scored)
             assert {r[0]: r[2] for r in found} == expected, (capture, level)
             for r in found:
@@ -149,11 +159,16 @@ def test_unlabelled_captures_are_scored_per_connection_and_a_rerun_replaces_them
     )
     assert code == 0, err
     after = {level: (n, first) for level, n, first in _rows(db_url, counts, captures)}
-    assert after == {"packet": (before["packet"], 0), "packet_context": (before["packet_context"],) * 2}
+    assert after == {
+        "packet": (before["packet"], 0),
+        "packet_context": (before["packet_context"],) * 2,
+        "connection": (before["connection"],) * 2,
+    }
     summary_runs = (
         "SELECT level, run_id FROM mqtt.detection_summary WHERE capture = ANY(%s) GROUP BY 1, 2 ORDER BY 1"
     )
     assert _rows(db_url, summary_runs, captures) == [
+        ("connection", "first"),
         ("packet", "second"),
         ("packet_context", "first"),
     ]

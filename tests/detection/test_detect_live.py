@@ -3,8 +3,9 @@
 The same packets go to two topics under two capture names. One consumer reads the first without
 interruption; the other, a real ``jobs/detect_stream.py consume`` process, is killed (SIGKILL)
 once it has stored part of the second, then restarted. Both must raise the same alerts (same
-connection, class, packet count and packet time), each once, and every stored alert of the
-killed one must be on its alerts topic.
+level, connection, class, packet count and packet time; the connection level's come when the
+capture ends, so the restarted one reads every connection's stored state back), each once, and
+every stored alert of the killed one must be on its alerts topic.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def test_a_consumer_killed_mid_stream_and_restarted_loses_and_doubles_no_alert(
         producer.publish(kafka_bootstrap, topic, PARTITIONS, topic, replayed)
 
     scoring = consumer.scorers(tracking_server.connect(mlflow_server["uri"]), tmp_path)
-    assert {s.champion.level for s in scoring} == {"packet", "packet_context"}
+    assert {s.champion.level for s in scoring} == {"packet", "packet_context", "connection"}
     conn = db.connect(db_url)
     try:
         consumer.consume(
@@ -101,6 +102,7 @@ def test_a_consumer_killed_mid_stream_and_restarted_loses_and_doubles_no_alert(
         conn.close()
     expected = _alerts(db_url, reference)
     assert expected and max(expected.values()) == 1
+    assert {level for level, *_ in expected} == {"packet", "packet_context", "connection"}
 
     command = _consume_command(kafka_bootstrap, db_url, crashed, crashed, crashed)
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server["uri"]}

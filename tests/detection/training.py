@@ -1,9 +1,10 @@
-"""Tiny champions of the packet and packet_context levels, trained on the capture corpus.
+"""Tiny champions of the three feature levels, trained on the capture corpus.
 
 Each is what the learning stage registers (tests/learning checks the trainers themselves): the
 feature stages it builds (string indexers and one-hot encoders for the categorical columns the
 features step keeps, an assembler, a standard scaler) and a random forest, fitted on the corpus
-train split, logged as one Spark ML model in an MLflow run tagged with its level, registered as
+train split (its packets, each packet in its connection so far, or its connection windows),
+logged as one Spark ML model in an MLflow run tagged with its level, registered as
 ``mqtt_ids_<level>`` with ``mqttids.kind = spark`` and given the ``@champion`` alias. Fitting
 one small forest per level by hand keeps the session fixture to seconds.
 """
@@ -18,7 +19,13 @@ from pyspark.ml import Pipeline
 from pyspark.ml.classification import RandomForestClassifier
 from pyspark.ml.feature import OneHotEncoder, StandardScaler, StringIndexer, VectorAssembler
 
-from mqttids.connection.features import CONTEXT_FEATURES, packet_context
+from mqttids.connection.features import (
+    CONNECTION_FEATURES,
+    CONTEXT_FEATURES,
+    connection_windows,
+    packet_context,
+    window_seconds,
+)
 from mqttids.detection import champions
 from mqttids.learning import features
 from mqttids.warehouse.batches import BatchRange
@@ -28,16 +35,19 @@ def feature_stages(kept: list[str]) -> Pipeline:
     """The feature pipeline alone: what a Keras or XGBoost champion's run keeps beside its model."""
     categorical = [c for c in kept if c in features.NAMES and features.is_categorical(c)]
     numeric = [c for c in kept if c not in categorical]
+    encoders = [
+        StringIndexer(
+            inputCols=categorical, outputCols=[f"{c}_idx" for c in categorical], handleInvalid="keep"
+        ),
+        OneHotEncoder(
+            inputCols=[f"{c}_idx" for c in categorical],
+            outputCols=[f"{c}_vec" for c in categorical],
+            handleInvalid="keep",
+        ),
+    ]
     return Pipeline(
         stages=[
-            StringIndexer(
-                inputCols=categorical, outputCols=[f"{c}_idx" for c in categorical], handleInvalid="keep"
-            ),
-            OneHotEncoder(
-                inputCols=[f"{c}_idx" for c in categorical],
-                outputCols=[f"{c}_vec" for c in categorical],
-                handleInvalid="keep",
-            ),
+            *(encoders if categorical else []),  # connection windows have numeric columns only
             VectorAssembler(inputCols=numeric + [f"{c}_vec" for c in categorical], outputCol="features"),
             StandardScaler(inputCol="features", outputCol="features_scaled", withMean=True, withStd=True),
         ]
@@ -75,12 +85,14 @@ def corpus_train(spark, db_url: str, day: date):
 
 
 def train_champions(spark, db_url: str, day: date, client) -> dict[str, str]:
-    """{level: registered version} of the two per-packet levels, trained on the corpus batch ``day``."""
+    """{level: registered version} of every level, trained on the corpus batch ``day``."""
     train, kept = corpus_train(spark, db_url, day)
     versions = {"packet": register(client, _pipeline(kept).fit(train), "packet")}
     context = packet_context(train)
     versions["packet_context"] = register(
         client, _pipeline(kept + list(CONTEXT_FEATURES)).fit(context), "packet_context"
     )
+    windows = connection_windows(train, window_seconds()).withColumn("label", features.label_column())
+    versions["connection"] = register(client, _pipeline(list(CONNECTION_FEATURES)).fit(windows), "connection")
     train.unpersist()
     return versions

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from mqttids.connection.aggregates import CONNACK, MESSAGE_TYPES, NAMES
@@ -116,14 +117,34 @@ class Running:
         return {f"{prefix}{name}": float(found[name]) for name in NAMES}
 
 
+def moment(us: int | None) -> datetime | None:
+    """Whole microseconds since the epoch (as :func:`micros` makes them) as a UTC datetime."""
+    return None if us is None else EPOCH + us * MICROSECOND
+
+
+@dataclass(frozen=True)
+class WindowFeatures:
+    """One window of a connection: its number, its ``conn_`` features and its packets' times
+    (the row :func:`mqttids.connection.features.connection_windows` makes for it)."""
+
+    number: int
+    features: dict[str, float]
+    first_us: int | None
+    last_us: int | None
+
+    @property
+    def packets(self) -> int:
+        return int(self.features["conn_packets"])
+
+
 class ConnectionState:
     """The state of one connection: feed its packets in arrival (connection_seq) order.
 
     ``update`` gives the packet's ``ctx_`` features (the connection so far, this packet
-    included); ``window`` the ``conn_`` features of the current window so far. A connection is
-    cut into windows of ``window_seconds`` from its first packet's time (by the latest time
-    seen, so a window never reopens); when a packet opens a new window, ``closed`` holds the
-    finished window's features and ``closed_window_no`` its number until the next update.
+    included); ``window`` the current window so far. A connection is cut into windows of
+    ``window_seconds`` from its first packet's time (by the latest time seen, so a window never
+    reopens); when a packet opens a new window, ``closed`` holds the finished window until the
+    next update.
     """
 
     def __init__(self, window_seconds: float) -> None:
@@ -136,8 +157,7 @@ class ConnectionState:
         self._window = Running()
         self._first_t: int | None = None
         self.window_no = 0
-        self.closed: dict[str, float] | None = None
-        self.closed_window_no: int | None = None
+        self.closed: WindowFeatures | None = None
 
     def _window_of(self) -> int:
         if self._first_t is None or self._so_far.t_max is None:
@@ -150,18 +170,19 @@ class ConnectionState:
         if self._first_t is None and t is not None:
             self._first_t = t
         self._so_far.add(packet, t)
-        self.closed = self.closed_window_no = None
+        self.closed = None
         window_no = self._window_of()
         if window_no != self.window_no:
-            self.closed, self.closed_window_no = self.window(), self.window_no
+            self.closed = self.window()
             self._window = Running()
             self.window_no = window_no
         self._window.add(packet, t)
         return self._so_far.values("ctx_")
 
-    def window(self) -> dict[str, float]:
-        """The ``conn_`` features of the current window so far."""
-        return self._window.values("conn_")
+    def window(self) -> WindowFeatures:
+        """The current window so far."""
+        running = self._window
+        return WindowFeatures(self.window_no, running.values("conn_"), running.t_min, running.t_max)
 
     @property
     def packets(self) -> int:

@@ -17,10 +17,14 @@ a replay at any rate evicts alike); an evicted connection that speaks again is r
 table, so eviction bounds memory without changing a feature.
 
 An alert is the first packet of a connection a level's champion classes as an attack class; one
-per (capture, level, connection, class). Alerts reach the alerts topic through an outbox: stored
-with ``alert_sent = false``, published after the commit, then marked. A crash between publishing
-and marking republishes them on restart: the topic is at least once, keyed by the alert's
-``detection_id``; the table is exactly once.
+per (capture, level, connection, class). The connection level scores a connection's windows as
+they close: when a packet opens the next window, when the connection has been idle for the idle
+limit, and when its capture's end markers are in; its alert is the first window so classed.
+
+Alerts reach the alerts topic through an outbox: stored with ``alert_sent = false``, published
+after the commit, then marked. A crash between publishing and marking republishes them on
+restart: the topic is at least once, keyed by the alert's ``detection_id``; the table is
+exactly once.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ from kafka import TopicPartition
 from kafka.errors import KafkaError
 from psycopg2.extras import execute_values
 
-from mqttids.connection.features import ConnectionState, window_seconds
+from mqttids.connection.features import LEVELS, ConnectionState, window_seconds
+from mqttids.connection.state import WindowFeatures, moment
 from mqttids.detection import champions, packets, producer
 from mqttids.detection.local_model import LocalModel
 from mqttids.detection.tables import (
@@ -55,7 +60,8 @@ from mqttids.warehouse.tables import DETECTIONS
 log = logging.getLogger(__name__)
 
 CONSUMER_NAME = "mqtt_detect_live"
-LIVE_LEVELS = ("packet", "packet_context")  # per packet; the connection level is scored in batch
+LIVE_LEVELS = LEVELS  # packet and packet_context per packet, connection per closed window
+WINDOW_LEVEL = "connection"
 BENIGN = "legitimate"
 PARTITIONS_WAIT = 30.0
 FEATURE_NAMES = frozenset(c.name for c in packets.FEATURE_COLUMNS)
@@ -80,6 +86,11 @@ class Undecodable(ValueError):
     """A message that is not a packet or end marker of the producer's format."""
 
 
+Key = tuple[str, int]  # (capture, connection id)
+Place = tuple[int, int, float] | None  # a packet's Kafka partition, offset and published_at
+Closed = tuple[Key, WindowFeatures, Place]  # a window to score, and its last packet's place
+
+
 @dataclass
 class Connection:
     """What the consumer keeps about one connection between packets (pickled into the state table)."""
@@ -89,6 +100,8 @@ class Connection:
     packets: int = 0
     last_time: float = 0.0  # the capture time of its latest packet, for eviction
     alerted: set[tuple[str, str]] = field(default_factory=set)  # (level, class)
+    scored: tuple[int, int] = (-1, 0)  # (window, packets) the connection level scored last
+    place: Place = None  # its latest packet's Kafka place
 
 
 @dataclass
@@ -151,13 +164,15 @@ class BatchScorer:
     """Turns polled records into alerts, state and offsets, stored in one transaction."""
 
     def __init__(self, conn, topic: str, consumer: str, scoring: list[Scorer]) -> None:
-        self.conn, self.topic, self.consumer, self.scoring = conn, topic, consumer, scoring
-        self.connections: dict[tuple[str, int], Connection] = {}
+        self.conn, self.topic, self.consumer = conn, topic, consumer
+        self.per_packet = [s for s in scoring if s.champion.level != WINDOW_LEVEL]
+        self.per_window = next((s for s in scoring if s.champion.level == WINDOW_LEVEL), None)
+        self.connections: dict[Key, Connection] = {}
         self.window = window_seconds()
         self.idle_seconds = float(config.DETECT_IDLE_SECONDS.get())
         self.newest = float("-inf")  # the latest capture time seen
 
-    def _load(self, keys: set[tuple[str, int]]) -> None:
+    def _load(self, keys: set[Key]) -> None:
         """Bring the stored state of connections not in memory (after a restart)."""
         missing = [k for k in keys if k not in self.connections]
         if not missing:
@@ -168,10 +183,14 @@ class BatchScorer:
                     AND (capture, connection_id) IN (SELECT * FROM unnest(%s::text[], %s::bigint[]))""",
                 (self.consumer, [c for c, _ in missing], [i for _, i in missing]),
             )
-            for capture, connection_id, state in cur.fetchall():
-                self.connections[(capture, connection_id)] = pickle.loads(bytes(state))
+            self._unpickle(cur.fetchall())
 
-    def store(self, records: dict, result: ConsumeResult) -> None:
+    def _unpickle(self, rows: list[tuple]) -> None:
+        for capture, connection_id, state in rows:
+            self.connections.setdefault((capture, connection_id), pickle.loads(bytes(state)))
+
+    def _decode(self, records: dict, result: ConsumeResult) -> tuple[dict, list, list, list]:
+        """The batch's offsets, dead letters, end markers and packet messages."""
         offsets, dead, ends, decoded = {}, [], [], []
         for tp, batch in records.items():
             for record in batch:
@@ -188,16 +207,24 @@ class BatchScorer:
                     )
                 elif message["packet"].get(packets.STREAM) is not None:
                     decoded.append((tp.partition, record.offset, message))
-        alerts, touched = self._score(decoded, result)
+        return offsets, dead, ends, decoded
+
+    def store(self, records: dict, result: ConsumeResult) -> None:
+        offsets, dead, ends, decoded = self._decode(records, result)
+        alerts, touched, closed = self._score(decoded, result)
         with self.conn.cursor() as cur:
+            if ends:
+                execute_values(cur, f"INSERT INTO {ENDS} VALUES %s ON CONFLICT DO NOTHING", ends)
+            finished = self._finished(cur, {e[1] for e in ends})
+            closed += self._last_windows(finished)
+            alerts += self._window_alerts(closed, result)
+            touched |= finished
             if alerts:
                 execute_values(cur, STORE_ALERTS, alerts, page_size=len(alerts))
                 result.alerts += cur.rowcount
             if touched:
                 rows = [(self.consumer, c, i, pickle.dumps(self.connections[(c, i)])) for c, i in touched]
                 execute_values(cur, STORE_STATE, rows, page_size=len(rows))
-            if ends:
-                execute_values(cur, f"INSERT INTO {ENDS} VALUES %s ON CONFLICT DO NOTHING", ends)
             if dead:
                 execute_values(cur, f"INSERT INTO {DEAD_LETTERS} VALUES %s ON CONFLICT DO NOTHING", dead)
                 result.quarantined += len(dead)
@@ -207,22 +234,50 @@ class BatchScorer:
         # Alerts, state, markers, dead letters and offsets together: a restart finds them consistent.
         self.conn.commit()
         result.batches += 1
-        self._evict()
-
-    def _evict(self) -> None:
-        """Forget connections idle for the idle limit: their state is stored, read back if needed."""
-        horizon = self.newest - self.idle_seconds
-        idle = [key for key, state in self.connections.items() if state.last_time < horizon]
-        for key in idle:
+        for key in finished:
             del self.connections[key]
-        if idle:
-            log.info("evicted %d idle connections; %d in memory", len(idle), len(self.connections))
+        if finished:
+            log.info("closed %d connections; %d in memory", len(finished), len(self.connections))
+
+    def _finished(self, cur, ended: set[str]) -> set[Key]:
+        """Connections whose last window closes now, then leave memory: idle for the idle limit
+        (their state is stored, read back if they speak again), or of a capture whose end
+        markers are all in (read back from the state table if a restart forgot them)."""
+        horizon = self.newest - self.idle_seconds
+        done = {key for key, state in self.connections.items() if state.last_time < horizon}
+        if not ended:
+            return done
+        cur.execute(
+            f"""SELECT capture FROM {ENDS} WHERE consumer = %s AND topic = %s AND capture = ANY(%s)
+                GROUP BY capture HAVING count(*) >= max(partitions)""",
+            (self.consumer, self.topic, sorted(ended)),
+        )
+        complete = [r[0] for r in cur.fetchall()]
+        if complete:
+            cur.execute(
+                f"SELECT capture, connection_id, state FROM {STATE} "
+                "WHERE consumer = %s AND capture = ANY(%s)",
+                (self.consumer, complete),
+            )
+            self._unpickle(cur.fetchall())
+        return done | {key for key in self.connections if key[0] in complete}
+
+    def _last_windows(self, finished: set[Key]) -> list[Closed]:
+        """The current window of each finished connection, unless already scored as it is."""
+        closed = []
+        for key in finished:
+            state = self.connections[key]
+            window = state.context.window()
+            if window.packets and (window.number, window.packets) != state.scored:
+                closed.append((key, window, state.place))
+        return closed
 
     def _score(self, decoded: list[tuple[int, int, dict]], result: ConsumeResult):
+        """Per-packet alerts, the connections touched, and the windows their packets closed."""
         started = time.perf_counter()
         self._load({(m["capture"], int(m["packet"][packets.STREAM])) for _, _, m in decoded})
-        rows, places = [], []
-        touched: set[tuple[str, int]] = set()
+        rows, places, closed = [], [], []
+        touched: set[Key] = set()
         for partition, offset, message in decoded:
             packet = message["packet"]
             key = (message["capture"], int(packet[packets.STREAM]))
@@ -236,39 +291,56 @@ class BatchScorer:
             self.newest = max(self.newest, state.last_time)
             row = {**packet, "capture_time": packet[packets.EPOCH], "connection_id": key[1]}
             row.update(state.context.update(row))
+            if state.context.closed is not None:  # this packet opened the next window
+                closed.append((key, state.context.closed, state.place))
+            state.place = (partition, offset, message["published_at"])
             rows.append(row)
-            places.append(
-                (key, state.packets, partition, offset, message["published_at"], packet[packets.EPOCH])
-            )
+            places.append((key, state.packets, state.place, packet[packets.EPOCH]))
             touched.add(key)
         alerts = []
-        for scorer in self.scoring if rows else []:
+        for scorer in self.per_packet if rows else []:
             probabilities = scorer.model.probabilities(rows)
-            for place, p in zip(places, probabilities, strict=True):
-                predicted = LABELS[int(p.argmax())]
-                key, count, partition, offset, published, epoch = place
-                state = self.connections[key]
-                if predicted == BENIGN or (scorer.champion.level, predicted) in state.alerted:
-                    continue
-                state.alerted.add((scorer.champion.level, predicted))
-                alerts.append(
-                    self._alert(
-                        scorer.champion, key, state, count, predicted, p, partition, offset, published, epoch
-                    )
-                )
+            for (key, count, place, epoch), p in zip(places, probabilities, strict=True):
+                span = (0, count, _moment(self.connections[key].first_time), _moment(epoch))
+                alert = self._alert(scorer.champion, key, span, p, place)
+                alerts += [alert] if alert else []
         result.packets += len(rows)
         result.score_seconds += time.perf_counter() - started
-        return alerts, touched
+        return alerts, touched, closed
 
-    def _alert(self, champion, key, state, count, predicted, p, partition, offset, published, epoch) -> tuple:
+    def _window_alerts(self, closed: list[Closed], result: ConsumeResult) -> list[tuple]:
+        """Score closed windows with the connection level's champion (if there is one)."""
+        if self.per_window is None or not closed:
+            return []
+        started = time.perf_counter()
+        probabilities = self.per_window.model.probabilities([w.features for _, w, _ in closed])
+        alerts = []
+        for (key, window, place), p in zip(closed, probabilities, strict=True):
+            self.connections[key].scored = (window.number, window.packets)
+            span = (window.number, window.packets, moment(window.first_us), moment(window.last_us))
+            alert = self._alert(self.per_window.champion, key, span, p, place)
+            alerts += [alert] if alert else []
+        result.score_seconds += time.perf_counter() - started
+        return alerts
+
+    def _alert(self, champion, key: Key, span: tuple, p, place: Place) -> tuple | None:
+        """The alert row for a scored packet or window, or None when it is benign or already
+        raised for its connection, level and class. ``span``: window, packets, first, last time."""
+        predicted = LABELS[int(p.argmax())]
+        state = self.connections[key]
+        if predicted == BENIGN or (champion.level, predicted) in state.alerted:
+            return None
+        state.alerted.add((champion.level, predicted))
+        window_no, count, first, last = span
+        partition, offset, published = place or (None, None, None)
         return (
             "live",
             key[0],
             champion.level,
             key[1],
-            0,
-            _moment(state.first_time),
-            _moment(epoch),
+            window_no,
+            first,
+            last,
             count,
             predicted,
             *(float(v) for v in p),
@@ -278,7 +350,7 @@ class BatchScorer:
             self.consumer,
             partition,
             offset,
-            _moment(published),
+            None if published is None else _moment(published),
             False,
         )
 
