@@ -34,7 +34,8 @@ NEW_STATE = re.compile(r"\bnew_state=(\w+)")
 CV_SCORE = re.compile(r"(\w+): CV macro F1 (\d\.\d+)")
 JOB_FAILED = re.compile(r"^\w+ failed: ")  # how jobs/*.py report their error before exiting 1
 LOGGED_ERROR = re.compile(r"\bERROR [\w.]+: ")
-EXCEPTION = re.compile(r"^[\w.]*(Error|Exception|Failed)\b: ")
+# A traceback's last line: a builtin's ``ValueError: ...`` or a qualified ``pkg.mod.InputNotAllowed: ...``
+EXCEPTION = re.compile(r"^([\w.]*(Error|Exception|Failed)|([a-z_]\w*\.)+[A-Z]\w*): ")
 ERROR = re.compile(
     r"(\b\w*(Error|Exception|Failed)\b:|^error: |\berror: |Traceback|FAILED|exited with|\[error\s*\])"
 )

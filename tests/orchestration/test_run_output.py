@@ -96,3 +96,21 @@ def test_a_terminal_gets_one_line_per_task_and_a_progress_line(tmp_path):
         ["ingest", "success"], ["train_tf", "success"], ["evaluate", "failed"],
     ]  # fmt: skip
     assert "Epoch 3/7" in shown  # the step Keras reported, on the progress line
+
+
+def test_a_failure_before_the_job_starts_shows_the_exception_not_the_traceback_header():
+    """A task whose arguments fail to render never runs its job: its traceback's last line tells why."""
+    lines = [
+        "2026-12-01T22:45:29.804793Z [error    ] Exception rendering Jinja template for task 'ingest', "
+        "field 'application_args'. [airflow.sdk.definitions._internal.templater] loc=templater.py:196",
+        "Traceback (most recent call last):",
+        '  File "/work/main/jobs/mqttids/runtime/input_paths.py", line 95, in check',
+        "    raise _refusal(what, uri, roots)",
+        "mqttids.runtime.input_paths.InputNotAllowed: train_uri '/tmp/x.pcap' is not an allowed input",
+        "2026-12-01T22:45:29.808661Z [error    ] Task failed with exception [task] loc=task_runner.py:1676",
+        "Traceback (most recent call last):",
+        "Message: 'Closing down clientserver connection'",
+    ]
+    assert run_output.error_line(lines) == (
+        "mqttids.runtime.input_paths.InputNotAllowed: train_uri '/tmp/x.pcap' is not an allowed input"
+    )
