@@ -41,6 +41,8 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 # Tests write their inputs to temporary folders and read fixtures: allow those (and gs://) as inputs.
 INPUT_ROOTS = ["gs://", tempfile.gettempdir(), str(PROJECT_ROOT / "tests")]
 os.environ.setdefault("MQTTIDS_INPUT_ROOTS", ",".join(INPUT_ROOTS))
+# The suite's splits are tiny: its networks train 30 epochs, not the small-split step budget.
+os.environ.setdefault("MQTTIDS_NN_MIN_STEPS", "0")
 
 
 def _server_url() -> str:
