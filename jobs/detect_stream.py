@@ -116,7 +116,10 @@ def _consume(args: argparse.Namespace, bootstrap: str) -> None:
         )
     finally:
         conn.close()
-    print(f"scored {result.packets:,} packets in {result.batches:,} batches, {result.alerts:,} new alerts")
+    print(
+        f"scored {result.packets:,} packets and {result.windows:,} connection windows in "
+        f"{result.batches:,} batches, {result.alerts:,} new alerts"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -116,6 +116,7 @@ class Scorer:
 class ConsumeResult:
     messages: int = 0
     packets: int = 0
+    windows: int = 0  # connection windows scored
     alerts: int = 0
     quarantined: int = 0
     batches: int = 0
@@ -263,12 +264,12 @@ class BatchScorer:
         return done | {key for key in self.connections if key[0] in complete}
 
     def _last_windows(self, finished: set[Key]) -> list[Closed]:
-        """The current window of each finished connection, unless already scored as it is."""
+        """The current window of each finished connection (if it has packets)."""
         closed = []
         for key in finished:
             state = self.connections[key]
             window = state.context.window()
-            if window.packets and (window.number, window.packets) != state.scored:
+            if window.packets:
                 closed.append((key, window, state.place))
         return closed
 
@@ -309,10 +310,13 @@ class BatchScorer:
         return alerts, touched, closed
 
     def _window_alerts(self, closed: list[Closed], result: ConsumeResult) -> list[tuple]:
-        """Score closed windows with the connection level's champion (if there is one)."""
+        """Score closed windows with the connection level's champion (if there is one), each once:
+        a window scored when its connection went idle is not scored again unless it grew."""
+        closed = [c for c in closed if (c[1].number, c[1].packets) != self.connections[c[0]].scored]
         if self.per_window is None or not closed:
             return []
         started = time.perf_counter()
+        result.windows += len(closed)
         probabilities = self.per_window.model.probabilities([w.features for _, w, _ in closed])
         alerts = []
         for (key, window, place), p in zip(closed, probabilities, strict=True):
