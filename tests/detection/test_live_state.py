@@ -9,20 +9,18 @@ consumer that never evicted it.
 
 from __future__ import annotations
 
-import json
 import pickle
 import uuid
-from collections import namedtuple
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from kafka import TopicPartition
 
+from detection.records import as_records
 from mqttids.detection import consumer, packets, producer
 
 IDLE = 60.0
-Record = namedtuple("Record", "offset value")  # what the consumer reads of a Kafka record
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +49,8 @@ def _batches(a: list[dict], b: list[dict]) -> list[list[dict]]:
 def _feed(scorer: consumer.BatchScorer, batches: list[list[dict]], after_each=None) -> None:
     tp, offset = TopicPartition("live-state", 0), 0
     for n, batch in enumerate(batches):
-        records = []
-        for p in batch:
-            records.append(Record(offset, json.dumps(producer.message("site", p)).encode()))
-            offset += 1
+        records = as_records([producer.message("site", p) for p in batch], offset)
+        offset += len(records)
         scorer.store({tp: records}, consumer.ConsumeResult())
         if after_each:
             after_each(n, scorer)

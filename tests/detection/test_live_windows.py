@@ -11,14 +11,13 @@ each attack class, with its number, packets and times.
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections import namedtuple
 from pathlib import Path
 
 import pytest
 from kafka import TopicPartition
 
+from detection.records import Record, as_records
 from mqttids.connection.state import micros
 from mqttids.detection import consumer, frames, levels, producer
 from mqttids.detection.local_model import LocalModel
@@ -26,7 +25,6 @@ from mqttids.runtime import tracking_server
 from mqttids.schema import LABELS
 
 WINDOW = 0.5  # seconds: slowite connections idle 1 to 1.5 s, so they span several windows
-Record = namedtuple("Record", "offset value")
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +34,7 @@ def slowite(corpus) -> list[dict]:
 
 
 def _records(capture: str, parsed: list[dict], per_poll: int) -> list[list[Record]]:
-    messages = [producer.message(capture, p) for p in parsed]
-    messages.append({"type": producer.END, "capture": capture, "partitions": 1})
-    records = [Record(n, json.dumps(m).encode()) for n, m in enumerate(messages)]
+    records = as_records([producer.message(capture, p) for p in parsed] + [producer.end_marker(capture, 1)])
     return [records[i : i + per_poll] for i in range(0, len(records), per_poll)]
 
 

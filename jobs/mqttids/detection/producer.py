@@ -51,6 +51,11 @@ def message(capture: str, packet: dict) -> dict:
     return {"type": PACKET, "capture": capture, "packet": packet, "published_at": time.time()}
 
 
+def end_marker(capture: str, partitions: int) -> dict:
+    """The message that closes ``capture`` on one partition (one is sent to each of them)."""
+    return {"type": END, "capture": capture, "partitions": partitions}
+
+
 def looped(parsed: list[dict], loops: int) -> Iterator[dict]:
     """The packets ``loops`` times, each loop's connections and times moved past the previous one."""
     streams = [p[packets.STREAM] for p in parsed if p[packets.STREAM] is not None]
@@ -82,7 +87,7 @@ def publish(
                     time.sleep(ahead)
             kafka.send(topic, key=key(capture, packet), value=broker.encode(message(capture, packet)))
             sent += 1
-        end = broker.encode({"type": END, "capture": capture, "partitions": partitions})
+        end = broker.encode(end_marker(capture, partitions))
         for partition in range(partitions):
             kafka.send(topic, value=end, partition=partition)
         kafka.flush()
