@@ -265,18 +265,19 @@ def _ensure_database(port: int) -> None:
 def ensure_running() -> str:
     """Start the embedded server unless it already runs; return its URL."""
     pgdata = data_dir()
-    port = _running_port(pgdata)
-    if port is None:
-        if not (pgdata / "PG_VERSION").exists():
-            _initdb(pgdata)
-        (pgdata / "postmaster.pid").unlink(missing_ok=True)
-        port = _start(pgdata)
-        deadline = time.monotonic() + 30
-        while not _accepts(port) and time.monotonic() < deadline:
-            time.sleep(0.2)
-    if _trusts_anyone(pgdata):
-        _require_passwords(pgdata, port)
-    _ensure_database(port)
+    with service_cli.one_at_a_time(pgdata.parent / "pgdata.lock"):
+        port = _running_port(pgdata)
+        if port is None:
+            if not (pgdata / "PG_VERSION").exists():
+                _initdb(pgdata)
+            (pgdata / "postmaster.pid").unlink(missing_ok=True)
+            port = _start(pgdata)
+            deadline = time.monotonic() + 30
+            while not _accepts(port) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        if _trusts_anyone(pgdata):
+            _require_passwords(pgdata, port)
+        _ensure_database(port)
     return url(port)
 
 

@@ -115,8 +115,9 @@ def _start(directory: Path) -> int:
 def ensure_running(directory: Path | None = None) -> str:
     """Start the embedded broker unless it already runs; return its bootstrap address."""
     directory = state_dir(directory)
-    running = _running(directory)
-    port = running[1] if running else _start(directory)
+    with service_cli.one_at_a_time(directory / "start.lock"):
+        running = _running(directory)
+        port = running[1] if running else _start(directory)
     return f"{HOST}:{port}"
 
 

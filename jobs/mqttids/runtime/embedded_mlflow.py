@@ -179,7 +179,8 @@ def start(warehouse_url: str | None = None, port: int | None = None, folder: Pat
 
 def ensure_running() -> str:
     """Start the embedded server unless it already runs; return its URI."""
-    return running_uri() or start()
+    with service_cli.one_at_a_time(state_dir() / "start.lock"):
+        return running_uri() or start()
 
 
 def stop(folder: Path | None = None) -> None:

@@ -1,13 +1,16 @@
 """What the embedded services (PostgreSQL, Kafka, MLflow) share: their start/stop/url command line,
-and telling whether a server process they started is still alive."""
+one starter at a time, and telling whether a server process they started is still alive."""
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 
 def main(
@@ -51,3 +54,20 @@ def alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+@contextmanager
+def one_at_a_time(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_file`` (created if missing) for the block.
+
+    Two processes that find a service stopped at the same moment (two DAG tasks, two test
+    workers) would otherwise both start it: two ``initdb`` runs on one data dir, or two
+    servers where the state file names one. The second waits and then finds it running.
+    """
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
