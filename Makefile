@@ -24,6 +24,8 @@ REPLAY ?=
 DURATION ?= 300
 # The benchmarks are extensionless scripts, which ruff does not pick up by itself.
 BENCH_SCRIPTS := bench/ingest bench/train bench/distinct bench/stream bench/detect bench/e2e
+# Test workers (pytest-xdist): one per core; docs/testing.md#workers says how the work is spread.
+TEST_WORKERS ?= 2
 STREAM_ARGS := --source $(SOURCE) $(if $(REPLAY),--replay $(abspath $(REPLAY))) --duration $(DURATION)
 
 .PHONY: help install system-deps run test lint format airflow bench bench-train bench-distinct bench-e2e sample db-start db-stop db-upgrade constraints clean \
@@ -63,11 +65,11 @@ run: install ## run mqtt_pipeline end to end, quietly (TRAIN=, TEST= CSVs or cap
 stream: install ## run mqtt_tweet_stream once, print per-term totals (SOURCE=replay|x_api REPLAY=f DURATION=s)
 	$(BIN)/python -m mqttids_airflow.local_stream $(STREAM_ARGS)
 
-test: install ## lint, the import contracts, then the whole test suite on real Spark and PostgreSQL
+test: install ## lint, the import contracts, then the whole test suite on real Spark and PostgreSQL (TEST_WORKERS=2 in parallel)
 	$(BIN)/ruff check . $(BENCH_SCRIPTS)
 	$(BIN)/ruff format --check . $(BENCH_SCRIPTS)
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: install ## ruff check, format check and the import contracts (.importlinter)
 	$(BIN)/ruff check . $(BENCH_SCRIPTS) && $(BIN)/ruff format --check . $(BENCH_SCRIPTS) && $(BIN)/lint-imports

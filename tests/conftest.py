@@ -45,6 +45,52 @@ os.environ.setdefault("MQTTIDS_INPUT_ROOTS", ",".join(INPUT_ROOTS))
 os.environ.setdefault("MQTTIDS_NN_MIN_STEPS", "0")
 
 
+# How `make test` spreads the suite over pytest-xdist workers (--dist loadfile): a unit of work is
+# a module, or a whole directory of TOGETHER, whose modules share a session fixture built at
+# length (the capture corpus loaded, the detection champions trained), so that it is built on one
+# worker only. Units go out longest first (--no-loadscope-reorder keeps this order), so no long
+# one starts last and keeps one worker busy alone at the end. xdist tops a worker up when two tests
+# or fewer are pending, so the single-test first unit takes the third along at once: with the
+# default two workers, that one is short, and the fourth goes to whichever worker is free first.
+TOGETHER = ("learning/", "detection/")
+LONGEST_FIRST = (
+    "orchestration/test_pipeline.py",  # make run: every task, every model, every level
+    "learning/",
+    "orchestration/test_dag_integrity.py",  # short: queued behind the first
+    "detection/",
+    "ui/",
+    "bench/test_e2e.py",
+    "orchestration/test_pipeline_batches.py",
+)
+
+
+def _unit(path: str) -> str:
+    """The unit of work of a test file (its path under tests/): its directory, or itself."""
+    return next((d for d in TOGETHER if path.startswith(d)), path)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.path.relative_to(PROJECT_ROOT / "tests").as_posix()
+        return next((i for i, p in enumerate(LONGEST_FIRST) if path.startswith(p)), len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: the collection order within each rank
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """--dist loadfile with TOGETHER's directories as single units (xdist's loadgroup marks do
+    not reach pytest 9's node ids)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesAndDirectories(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _unit(nodeid.split("::", 1)[0].removeprefix("tests/"))
+
+    return ModulesAndDirectories(config, log)
+
+
 def _server_url() -> str:
     url = os.environ.get("MQTTIDS_TEST_DB_URL")
     if url:

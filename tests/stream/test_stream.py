@@ -308,16 +308,23 @@ def _dags_test(
     )
 
 
-def test_dag_runs_producer_consumer_and_chart(tmp_path, replay_file, kafka_bootstrap, db_url, db_conn, topic):
-    path, tweets = replay_file
-    conf = {"replay_file": str(path), "duration": 60, "terms": ",".join(TERMS)}
-    result = _dags_test(tmp_path, db_url, kafka_bootstrap, topic, conf)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    with db_conn.cursor() as cur:
+def _manual_replay_runs(conn) -> set[str]:
+    with conn.cursor() as cur:
         cur.execute(
             "SELECT run_id FROM mqtt.tweet_stream_runs WHERE source = 'replay' AND run_id LIKE 'manual__%'"
         )
-        run_ids = [r for (r,) in cur.fetchall()]
+        found = {r for (r,) in cur.fetchall()}
+    conn.commit()
+    return found
+
+
+def test_dag_runs_producer_consumer_and_chart(tmp_path, replay_file, kafka_bootstrap, db_url, db_conn, topic):
+    path, tweets = replay_file
+    conf = {"replay_file": str(path), "duration": 60, "terms": ",".join(TERMS)}
+    before = _manual_replay_runs(db_conn)  # other modules' runs share the session's database
+    result = _dags_test(tmp_path, db_url, kafka_bootstrap, topic, conf)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    run_ids = sorted(_manual_replay_runs(db_conn) - before)
     assert len(run_ids) == 1, (run_ids, result.stdout[-3000:])
     run_id = run_ids[0]
     db_conn.commit()
