@@ -3,7 +3,7 @@
 The live consumer scores every packet within a second of its arrival; a Spark job per
 micro-batch would spend most of that second planning. So the consumer reads the fitted stages
 Spark ML saved (the same files MLflow holds for the champion: indexer labels, one-hot sizes,
-scaler mean and std, logistic-regression coefficients, random-forest nodes) and applies them
+scaler mean and std, quantile splits, logistic-regression coefficients, random-forest nodes) and applies them
 with numpy, exactly as Spark's own ``transform`` would. A Keras or XGBoost champion reads the
 standardised vector the same way and predicts in process. A stage this module does not know is refused with
 its class name, never approximated; tests/detection checks the probabilities against Spark's
@@ -140,6 +140,42 @@ class OneHotEncoder:
             hit = index < width
             out[np.nonzero(hit)[0], index[hit]] = 1.0
             frame[target] = out
+
+
+@dataclass(frozen=True)
+class Bucketizer:
+    """The fitted QuantileDiscretizer: each column's bucket among its splits, as Spark finds it
+    (a value equal to a split opens that split's bucket, the last split closes the last one, and
+    with handleInvalid=keep NaN gets the bucket after the last). A null stays null in Spark, where
+    the assembler after it refuses it; here it is NaN, as in every numpy stage."""
+
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    splits: tuple[np.ndarray, ...]
+    keep_invalid: bool
+
+    @classmethod
+    def read(cls, meta: dict, stage_dir: Path) -> Bucketizer:
+        handle = _param(meta, "handleInvalid")
+        if handle not in ("keep", "error"):
+            raise UnsupportedStage(f"Bucketizer handleInvalid={handle!r}")
+        inputs = _param(meta, "inputCols") or [_param(meta, "inputCol")]
+        outputs = _param(meta, "outputCols") or [_param(meta, "outputCol")]
+        splits = _param(meta, "splitsArray") or [_param(meta, "splits")]
+        arrays = tuple(np.asarray([float(v) for v in s], dtype=np.float64) for s in splits)
+        return cls(tuple(inputs), tuple(outputs), arrays, handle == "keep")
+
+    def apply(self, frame: Columns) -> None:
+        for source, target, splits in zip(self.inputs, self.outputs, self.splits, strict=True):
+            x = np.asarray(frame[source]).astype(np.float64)
+            bucket = np.searchsorted(splits, x, side="right") - 1
+            bucket = np.where(x == splits[-1], len(splits) - 2, bucket)
+            missing = np.isnan(x)
+            if (~missing & ((bucket < 0) | (bucket > len(splits) - 2))).any() or (
+                missing.any() and not self.keep_invalid
+            ):
+                raise ValueError(f"{source}: a value outside the splits {splits[0]}..{splits[-1]}")
+            frame[target] = np.where(missing, len(splits) - 1, bucket).astype(np.float64)
 
 
 _SIGNED_LOG = re.compile(r"SIGN\(`([^`]+)`\) \* LN\(1 \+ ABS\(`\1`\)\) AS `\1_log`")
@@ -305,6 +341,7 @@ TRANSFORMERS: dict[str, Callable] = {
     "org.apache.spark.ml.feature.VectorAssembler": VectorAssembler.read,
     "org.apache.spark.ml.feature.SQLTransformer": SignedLog.read,
     "org.apache.spark.ml.feature.StandardScalerModel": StandardScaler.read,
+    "org.apache.spark.ml.feature.Bucketizer": Bucketizer.read,
 }
 CLASSIFIERS: dict[str, Callable] = {
     "org.apache.spark.ml.classification.LogisticRegressionModel": LogisticRegression.read,

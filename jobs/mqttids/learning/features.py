@@ -15,8 +15,9 @@ Flags and other categorical columns are indexed and one-hot encoded (a value
 unseen in train lands in an "unknown" slot no train row sets); the rest stay
 numeric. The
 assembled ``features`` vector feeds the random forest; ``features_scaled``
-(the numeric columns' signed log1p, standardised) feeds logistic regression
-and, as the array ``x``, Keras and XGBoost.
+(the numeric columns' signed log1p, standardised) feeds, as the array ``x``,
+Keras and XGBoost; ``features_binned`` (that, plus quantile bins of the numeric
+columns) feeds logistic regression.
 
 Each test row is also marked ``unseen`` when its exact feature vector never
 occurs in train: MQTTset is duplicate-heavy, and scores on those rows are the
@@ -30,14 +31,21 @@ from dataclasses import asdict, dataclass
 from itertools import combinations
 
 from pyspark.ml import Pipeline, PipelineModel
-from pyspark.ml.feature import OneHotEncoder, SQLTransformer, StandardScaler, StringIndexer, VectorAssembler
+from pyspark.ml.feature import (
+    OneHotEncoder,
+    QuantileDiscretizer,
+    SQLTransformer,
+    StandardScaler,
+    StringIndexer,
+    VectorAssembler,
+)
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from mqttids.learning import distinct, folds
 from mqttids.learning.artifacts import RunFolder, write_json
-from mqttids.runtime import db
+from mqttids.runtime import config, db
 from mqttids.schema import COLUMNS, LABELS, NAMES, Kind
 from mqttids.warehouse import tables
 from mqttids.warehouse.batches import FETCH_SIZE, BatchRange, predicates
@@ -126,16 +134,22 @@ def log_statement(numeric: list[str]) -> str:
     return f"SELECT *, {logs} FROM __THIS__" if numeric else "SELECT * FROM __THIS__"
 
 
-def build_pipeline(kept: list[str]) -> Pipeline:
-    """Index and one-hot the categorical columns, assemble, and standardise.
+def build_pipeline(kept: list[str], bins: int) -> Pipeline:
+    """Index and one-hot the categorical columns, assemble, standardise, and bin for LR.
 
     ``features`` (the trees' input) holds the numeric columns as they are. ``features_scaled``
-    (logistic regression's and the networks' input) standardises their signed log1p instead:
+    (the networks' and XGBoost's input) standardises their signed log1p instead:
     lengths, times and connection counts are heavy-tailed (a 32 KiB flood PUBLISH beside
     2-byte ACKs, gaps of microseconds beside a SlowITe client's seconds), and standardised raw,
     a few huge values squash every other row into one point near the mean, which a linear model
     or a network cannot split. The log keeps the order (trees see no difference) and spreads
     the common small values out.
+
+    ``features_binned`` (logistic regression's input) is ``features_scaled`` plus each numeric
+    column cut at ``bins`` train quantiles and one-hot encoded. A linear model gives a column one
+    slope; a class that lives in a middle range of a length or a gap (a SlowITe client's
+    seconds-long pauses, a bruteforce CONNECT's length) needs a weight per range, which the trees
+    and networks find by themselves. Measured on the genuine corpus: docs/learning.md.
     """
     categorical = [c for c in kept if is_categorical(c)]
     numeric = [c for c in kept if c not in categorical]
@@ -155,7 +169,23 @@ def build_pipeline(kept: list[str]) -> Pipeline:
         VectorAssembler(inputCols=[f"{c}_log" for c in numeric] + onehot, outputCol="features_log"),
         StandardScaler(inputCol="features_log", outputCol="features_scaled", withMean=True, withStd=True),
     ]
-    return Pipeline(stages=stages)
+    return Pipeline(stages=stages + _bin_stages(numeric, bins))
+
+
+def _bin_stages(numeric: list[str], bins: int) -> list:
+    """Quantile bins of the numeric columns, one-hot, assembled after ``features_scaled``.
+
+    A value outside the train range falls in the first or last bin (the splits end at
+    infinity); a column with fewer distinct values than ``bins`` gets one bin per value range.
+    """
+    if not numeric or bins < 2:
+        return [VectorAssembler(inputCols=["features_scaled"], outputCol="features_binned")]
+    binned, encoded = [f"{c}_bin" for c in numeric], [f"{c}_bins" for c in numeric]
+    return [
+        QuantileDiscretizer(inputCols=numeric, outputCols=binned, numBuckets=bins, handleInvalid="keep"),
+        OneHotEncoder(inputCols=binned, outputCols=encoded, handleInvalid="keep", dropLast=True),
+        VectorAssembler(inputCols=["features_scaled", *encoded], outputCol="features_binned"),
+    ]
 
 
 def label_column() -> F.Column:
@@ -222,6 +252,7 @@ def _model_ready(df: DataFrame, *extra: str) -> DataFrame:
         folds.CONNECTION,
         "features",
         "features_scaled",
+        "features_binned",
         vector_to_array("features_scaled", dtype="float32").alias("x"),
     )
 
@@ -250,7 +281,7 @@ def build(
         log.info("column %-28s %-7s %s", d.column, d.action, d.reason)
     weights = class_weights(train)
     log.info("class weights (balanced): %s", {k: round(v, 3) for k, v in weights.items()})
-    model = build_pipeline(kept).fit(train)
+    model = build_pipeline(kept, int(config.LR_BINS.get())).fit(train)
     model.write().overwrite().save(folder.pipeline)
 
     seen = train.select(vector_key(kept).alias("key")).distinct().withColumn("seen", F.lit(True))

@@ -48,10 +48,10 @@ def with_fit_weight(train: DataFrame, weighting: str) -> DataFrame:
 
 
 def estimator(name: str):
-    """The untuned estimator: LR reads the standardised vector, trees the raw one."""
+    """The untuned estimator: LR reads the standardised and binned vector, trees the raw one."""
     common = {"labelCol": "label", "weightCol": FIT_WEIGHT}
     if name == "lr":
-        return LogisticRegression(featuresCol="features_scaled", family="multinomial", **common)
+        return LogisticRegression(featuresCol="features_binned", family="multinomial", **common)
     if name == "rf":
         return RandomForestClassifier(featuresCol="features", seed=SEED, **common)
     raise ValueError(f"unknown Spark model {name!r}: choose from {', '.join(MODELS)}")

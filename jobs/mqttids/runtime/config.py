@@ -181,6 +181,13 @@ TRAIN_ROWS = Setting(
     "each weighted by how many rows it stands for (the same loss on a fraction of the rows); `all`: "
     "on every row. The Keras networks always read every row (docs/learning.md).",
 )
+LR_BINS = Setting(
+    "MQTTIDS_LR_BINS",
+    "32",
+    "Quantile bins per numeric feature for logistic regression: each numeric column is also cut at "
+    "this many train quantiles and one-hot encoded beside its standardised log, so a linear model "
+    "can give a length or a gap its own weight per range (docs/learning.md). 0 turns the bins off.",
+)
 NN_MIN_STEPS = Setting(
     "MQTTIDS_NN_MIN_STEPS",
     "4000",
@@ -341,6 +348,7 @@ ALL_SETTINGS: tuple[Setting, ...] = (
     MODELS,
     TUNE_ROWS,
     TRAIN_ROWS,
+    LR_BINS,
     NN_MIN_STEPS,
     CONNECTION_WINDOW,
     EXECUTOR,
