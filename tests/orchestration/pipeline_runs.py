@@ -17,6 +17,7 @@ from pathlib import Path
 from mqttids_airflow import local
 
 ROWS = 3000  # rows of the generated pair the module fixture writes
+RUN_TIMEOUT = 1100  # seconds a run may take: a hang guard, under pytest-timeout's 1200 s a test
 
 
 def dags_test(
@@ -25,7 +26,7 @@ def dags_test(
     args = [local.AIRFLOW, "dags", "test", "mqtt_pipeline", logical_date]
     if conf is not None:
         args += ["-c", json.dumps(conf)]
-    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=900, check=False)
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False)
 
 
 def make_run(
@@ -55,7 +56,7 @@ def make_run(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        timeout=900,
+        timeout=RUN_TIMEOUT,
         check=False,
     )
 

@@ -149,7 +149,8 @@ def build_pipeline(kept: list[str], bins: int) -> Pipeline:
     column cut at ``bins`` train quantiles and one-hot encoded. A linear model gives a column one
     slope; a class that lives in a middle range of a length or a gap (a SlowITe client's
     seconds-long pauses, a bruteforce CONNECT's length) needs a weight per range, which the trees
-    and networks find by themselves. Measured on the genuine corpus: docs/learning.md.
+    and networks find by themselves. With ``bins`` 0 (MQTTIDS_LR_BINS's default, as the bins slow
+    LR's fits) it is ``features_scaled`` itself. Measured on the genuine corpus: docs/learning.md.
     """
     categorical = [c for c in kept if is_categorical(c)]
     numeric = [c for c in kept if c not in categorical]

@@ -183,10 +183,12 @@ TRAIN_ROWS = Setting(
 )
 LR_BINS = Setting(
     "MQTTIDS_LR_BINS",
-    "32",
-    "Quantile bins per numeric feature for logistic regression: each numeric column is also cut at "
-    "this many train quantiles and one-hot encoded beside its standardised log, so a linear model "
-    "can give a length or a gap its own weight per range (docs/learning.md). 0 turns the bins off.",
+    "0",
+    "Quantile bins per numeric feature for logistic regression (0: none): each numeric column is also "
+    "cut at this many train quantiles and one-hot encoded beside its standardised log, so a linear "
+    "model can give a length or a gap its own weight per range. 32 brought LR within 0.05 of the "
+    "forest on genuine captures, but made its fits about three times slower on small splits "
+    "(docs/learning.md#genuine-traffic-three-levels), hence off by default.",
 )
 NN_MIN_STEPS = Setting(
     "MQTTIDS_NN_MIN_STEPS",
