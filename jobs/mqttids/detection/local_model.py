@@ -171,9 +171,9 @@ class Bucketizer:
             bucket = np.searchsorted(splits, x, side="right") - 1
             bucket = np.where(x == splits[-1], len(splits) - 2, bucket)
             missing = np.isnan(x)
-            if (~missing & ((bucket < 0) | (bucket > len(splits) - 2))).any() or (
-                missing.any() and not self.keep_invalid
-            ):
+            if missing.any() and not self.keep_invalid:
+                raise ValueError(f"{source}: NaN, and the Bucketizer keeps no bucket for it")
+            if (~missing & ((bucket < 0) | (bucket > len(splits) - 2))).any():
                 raise ValueError(f"{source}: a value outside the splits {splits[0]}..{splits[-1]}")
             frame[target] = np.where(missing, len(splits) - 1, bucket).astype(np.float64)
 

@@ -56,6 +56,7 @@ PAYLOAD_COLUMNS: tuple[str, ...] = ("mqtt_msg",)
 # Low-cardinality numeric codes that name a kind of packet rather than measure it.
 CODE_COLUMNS: tuple[str, ...] = ("mqtt_msgtype",)
 CANDIDATES: tuple[str, ...] = tuple(n for n in NAMES if n != "target" and n not in PAYLOAD_COLUMNS)
+BINNED = "features_binned"  # the scaled vector plus quantile bins, when MQTTIDS_LR_BINS asks for them
 # Columns with more distinct values than this are not checked for duplicates (lengths, times).
 DUPLICATE_CHECK_MAX_DISTINCT = 1000
 
@@ -150,7 +151,8 @@ def build_pipeline(kept: list[str], bins: int) -> Pipeline:
     slope; a class that lives in a middle range of a length or a gap (a SlowITe client's
     seconds-long pauses, a bruteforce CONNECT's length) needs a weight per range, which the trees
     and networks find by themselves. With ``bins`` 0 (MQTTIDS_LR_BINS's default, as the bins slow
-    LR's fits) it is ``features_scaled`` itself. Measured on the genuine corpus: docs/learning.md.
+    LR's fits) there is no ``features_binned`` and LR reads ``features_scaled`` (:func:`lr_input`),
+    so no copy of the scaled vector is written. Measured on the genuine corpus: docs/learning.md.
     """
     categorical = [c for c in kept if is_categorical(c)]
     numeric = [c for c in kept if c not in categorical]
@@ -180,13 +182,18 @@ def _bin_stages(numeric: list[str], bins: int) -> list:
     infinity); a column with fewer distinct values than ``bins`` gets one bin per value range.
     """
     if not numeric or bins < 2:
-        return [VectorAssembler(inputCols=["features_scaled"], outputCol="features_binned")]
+        return []
     binned, encoded = [f"{c}_bin" for c in numeric], [f"{c}_bins" for c in numeric]
     return [
         QuantileDiscretizer(inputCols=numeric, outputCols=binned, numBuckets=bins, handleInvalid="keep"),
         OneHotEncoder(inputCols=binned, outputCols=encoded, handleInvalid="keep", dropLast=True),
-        VectorAssembler(inputCols=["features_scaled", *encoded], outputCol="features_binned"),
+        VectorAssembler(inputCols=["features_scaled", *encoded], outputCol=BINNED),
     ]
+
+
+def lr_input(columns: list[str]) -> str:
+    """The vector logistic regression reads from features with these columns."""
+    return BINNED if BINNED in columns else "features_scaled"
 
 
 def label_column() -> F.Column:
@@ -253,7 +260,7 @@ def _model_ready(df: DataFrame, *extra: str) -> DataFrame:
         folds.CONNECTION,
         "features",
         "features_scaled",
-        "features_binned",
+        *([BINNED] if BINNED in df.columns else []),
         vector_to_array("features_scaled", dtype="float32").alias("x"),
     )
 

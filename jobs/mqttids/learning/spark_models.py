@@ -47,11 +47,12 @@ def with_fit_weight(train: DataFrame, weighting: str) -> DataFrame:
     return train.withColumn(FIT_WEIGHT, power * distinct.copies_of(train))
 
 
-def estimator(name: str):
-    """The untuned estimator: LR reads the standardised and binned vector, trees the raw one."""
+def estimator(name: str, columns: list[str]):
+    """The untuned estimator on features with these columns: LR reads the standardised vector
+    (with its quantile bins, when the features have them), trees the raw one."""
     common = {"labelCol": "label", "weightCol": FIT_WEIGHT}
     if name == "lr":
-        return LogisticRegression(featuresCol="features_binned", family="multinomial", **common)
+        return LogisticRegression(featuresCol=features.lr_input(columns), family="multinomial", **common)
     if name == "rf":
         return RandomForestClassifier(featuresCol="features", seed=SEED, **common)
     raise ValueError(f"unknown Spark model {name!r}: choose from {', '.join(MODELS)}")
@@ -126,10 +127,10 @@ def train(
 
 def _train(spark, name, folder, size, grid_file, tune_rows, folds, weighting) -> tuple[TrainingRecord, Model]:
     """Cross-validate, fit the winner on all train rows and write its test predictions."""
-    est = estimator(name)
+    rows = spark.read.parquet(distinct.train_uri(folder))
+    est = estimator(name, rows.columns)
     model_grid = grids.grid(name, size, grid_file)
     maps = _param_maps(est, model_grid)
-    rows = spark.read.parquet(distinct.train_uri(folder))
     train_df = with_fit_weight(rows, weighting)
     log.info(
         "%s: class weighting %s (balanced weights to the power %s)", name, weighting, WEIGHTINGS[weighting]
