@@ -23,8 +23,8 @@ import logging
 import sys
 from datetime import UTC, date, datetime
 
-from mqttids.capture import tshark
-from mqttids.ingest import captures, labels, loading, sources
+from mqttids.capture import spark_convert, tshark
+from mqttids.ingest import labels, loading, sources
 from mqttids.runtime import cli, config, db, input_paths
 from mqttids.runtime.spark import session
 from mqttids.warehouse import revision
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     except (
         sources.SourceError,
         labels.LabelMapError,
-        captures.CaptureError,
+        spark_convert.CaptureError,
         tshark.TsharkMissing,
         db.DatabaseUnreachable,
         loading.ReadBackMismatch,

@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 from capture.exports import capinfos_packets, independent_export
 
-from mqttids.capture import tshark
+from mqttids.capture import spark_convert, tshark
 from mqttids.capture.corpus import Corpus
-from mqttids.ingest import captures, labels, loading, quality, sources
+from mqttids.ingest import labels, loading, quality, sources
 from mqttids.schema import COLUMNS, CSV_NAMES, FEATURES, Kind, column, number_value
 
 FEATURE_NAMES = [column(n).name for n in FEATURES]
@@ -386,8 +386,8 @@ def test_tshark_missing_says_how_to_install_it(spark, db_url, corpus, real_rows,
 
 def test_a_conversion_error_in_a_task_fails_naming_the_file(spark, tmp_path):
     path = tmp_path / "gone.pcap"
-    with pytest.raises(captures.CaptureError, match=r"gone\.pcap: .*"):
-        captures.convert(spark, [("train", str(path), [1883])])
+    with pytest.raises(spark_convert.CaptureError, match=r"gone\.pcap: .*"):
+        spark_convert.convert(spark, [("train", str(path), [1883])])
 
 
 def test_the_manifest_port_is_used(spark, corpus, real_rows):

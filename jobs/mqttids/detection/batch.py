@@ -1,10 +1,12 @@
 """Batch scoring: captures (or raw per-class CSVs) to per-connection detections and a summary.
 
-For each input: convert it (tshark), parse its packets in Spark tasks, add the connection
-columns, and for each level with a champion make that level's rows, let the champion's own
-fitted pipeline and classifier score them (in its flavour: Spark ML, or Keras and XGBoost fed
-the pipeline's standardised vector), and reduce them to one detection per connection (per window
-at the connection level). The per-packet levels give a connection the class of the mean of its
+Inputs go in groups of as many as Spark has cores: a group's captures are converted with tshark
+in Spark tasks, one each, in parallel (on Dataproc on the cluster's nodes, which read ``gs://``
+themselves). For each input: parse its packets in Spark tasks, add the connection columns, and
+for each level with a champion make that level's rows, let the champion's own fitted pipeline
+and classifier score them (in its flavour: Spark ML, or Keras and XGBoost fed the pipeline's
+standardised vector), and reduce them to one detection per connection (per window at the
+connection level). The per-packet levels give a connection the class of the mean of its
 packets' probabilities. All levels of one capture are written in one transaction that replaces
 the capture's earlier rows.
 """
@@ -23,7 +25,10 @@ import numpy as np
 from pyspark.ml import PipelineModel
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
+from mqttids.capture import fields as capture_fields
+from mqttids.capture import spark_convert
 from mqttids.detection import champions, frames, inputs, levels
 from mqttids.detection import tables as detection_tables
 from mqttids.detection.local_model import padded
@@ -106,30 +111,68 @@ class CaptureResult:
 
 
 def score_capture(
-    spark: SparkSession, export: inputs.Export, found: list[champions.Champion], url: str, run_id: str
-) -> CaptureResult:
-    """Score one prepared input with every champion and replace its rows."""
-    parsed = frames.from_export(spark, export.capture, str(export.csv), export.header).cache()
+    parsed: DataFrame,
+    capture: str,
+    found: list[champions.Champion],
+    url: str,
+    run_id: str,
+) -> tuple[int, int, dict[str, int]]:
+    """Score one input's parsed packets with every champion and replace its rows: (packets
+    scored, connections, detections written per level)."""
+    parsed = parsed.cache()
     packets = frames.with_connections(parsed)
     total = parsed.count()
-    scored = {c.level: (c, detections(c, packets, export.capture)) for c in found}
+    scored = {c.level: (c, detections(c, packets, capture)) for c in found}
     tcp = sum(d.packets for d in next(iter(scored.values()))[1])
     if total != tcp:
-        log.info("%s: %d packets outside TCP (no connection) are not scored", export.capture, total - tcp)
+        log.info("%s: %d packets outside TCP (no connection) are not scored", capture, total - tcp)
     conn = db.connect(url, application="mqttids-detect")
     try:
-        detection_tables.replace_capture(conn, export.capture, scored, run_id)
+        detection_tables.replace_capture(conn, capture, scored, run_id)
     finally:
         conn.close()
     connections = len({d.connection_id for _, rows in scored.values() for d in rows})
     parsed.unpersist()
-    return CaptureResult(
-        export.capture,
-        tcp,
-        connections,
-        export.truncated,
-        {level: len(d) for level, (_, d) in scored.items()},
-    )
+    return tcp, connections, {level: len(d) for level, (_, d) in scored.items()}
+
+
+def _convert(spark: SparkSession, captures: list[inputs.Input], ports: list[int]) -> spark_convert.Batch:
+    """The group's captures converted in Spark tasks, one each; InputError names a failure."""
+    uris = [c.uri for c in captures]
+    try:
+        by_capture = spark_convert.mqtt_ports(spark, uris, ports)
+        return spark_convert.convert(spark, [("", uri, by_capture[uri]) for uri in uris])
+    except (spark_convert.CaptureError, spark_convert.ManifestError) as err:
+        raise inputs.InputError(str(err)) from err
+
+
+def score_group(
+    spark: SparkSession,
+    group: list[inputs.Input],
+    found: list[champions.Champion],
+    url: str,
+    run_id: str,
+    ports: list[int],
+) -> list[CaptureResult]:
+    """Score a group of inputs, its captures converted together first."""
+    captures = [i for i in group if i.is_capture]
+    converted = _convert(spark, captures, ports) if captures else None
+    truncated = {c.source_file for c in converted.files if c.truncated} if converted else set()
+    results = []
+    try:
+        for item in group:
+            if item.is_capture:
+                lines = converted.lines.where(F.col("source_file") == item.uri).select("raw")
+                parsed = frames.from_lines(spark, item.capture, lines, list(capture_fields.FIELDS))
+            else:
+                parsed = frames.from_csv(spark, item.capture, item.uri, item.header)
+            tcp, connections, by_level = score_capture(parsed, item.capture, found, url, run_id)
+            results.append(CaptureResult(item.capture, tcp, connections, item.uri in truncated, by_level))
+            log.info("%s: %s", item.capture, by_level)
+    finally:
+        if converted is not None:
+            converted.release()
+    return results
 
 
 def score(
@@ -143,25 +186,23 @@ def score(
     new_only: bool = False,
 ) -> list[CaptureResult]:
     """Score every input ``uri`` names (``new_only``: those with no summary yet) at every level."""
-    files = inputs.expand(uri)
+    files = inputs.find(spark, uri)
     if new_only:
         conn = db.connect(url, application="mqttids-detect")
         try:
             done = detection_tables.scored_captures(conn)
         finally:
             conn.close()
-        files = [f for f in files if str(f) not in done]
+        files = [f for f in files if f.capture not in done]
         log.info("%d new inputs to score under %s", len(files), uri)
     # Captures are small next to a shuffle's 200 default partitions; and each partition would be
     # one job of toLocalIterator.
-    spark.conf.set("spark.sql.shuffle.partitions", str(spark.sparkContext.defaultParallelism))
+    cores = spark.sparkContext.defaultParallelism
+    spark.conf.set("spark.sql.shuffle.partitions", str(cores))
+    ports = inputs.configured_ports(list(mqtt_ports or []))
     results = []
     with tempfile.TemporaryDirectory(prefix="mqttids-detect-") as tmp:
         found = champions.fetch_all(client, wanted, Path(tmp) / "champions")
-        work = Path(tmp) / "exports"
-        work.mkdir()
-        for file in files:
-            export = inputs.prepare(file, work, list(mqtt_ports or []))
-            results.append(score_capture(spark, export, found, url, run_id))
-            log.info("%s: %s", file, results[-1].by_level)
+        for start in range(0, len(files), cores):
+            results += score_group(spark, files[start : start + cores], found, url, run_id, ports)
     return results

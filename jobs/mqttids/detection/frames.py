@@ -57,9 +57,14 @@ def parse_partition(header: list[str], capture: str):
     return run
 
 
-def from_export(spark: SparkSession, capture: str, csv_path: str, header: list[str]) -> DataFrame:
-    """The packets of a tshark export or raw per-class CSV, parsed in Spark tasks."""
-    lines = spark.read.text(csv_path).rdd.zipWithIndex().filter(lambda pair: pair[1] > 0).keys()
+def from_lines(spark: SparkSession, capture: str, lines: DataFrame, header: list[str]) -> DataFrame:
+    """The packets of an export's data lines (a one-column DataFrame), parsed in Spark tasks."""
+    return spark.createDataFrame(lines.rdd.mapPartitions(parse_partition(header, capture)), PACKET_SCHEMA)
+
+
+def from_csv(spark: SparkSession, capture: str, uri: str, header: list[str]) -> DataFrame:
+    """The packets of a raw per-class CSV (its first line the header), parsed in Spark tasks."""
+    lines = spark.read.text(uri).rdd.zipWithIndex().filter(lambda pair: pair[1] > 0).keys()
     return spark.createDataFrame(lines.mapPartitions(parse_partition(header, capture)), PACKET_SCHEMA)
 
 

@@ -105,8 +105,7 @@ def publish(
 def replay_packets(path: Path, mqtt_ports: list[int], loops: int = 1) -> list[dict]:
     """The packets of a capture (converted with tshark) or raw CSV, ``loops`` times."""
     with tempfile.TemporaryDirectory(prefix="mqttids-replay-") as tmp:
-        export = inputs.prepare(path, Path(tmp), mqtt_ports)
-        parsed = list(packets.read_export(export.csv))
+        parsed = list(packets.read_export(inputs.prepare(path, Path(tmp), mqtt_ports)))
     if not parsed:
         raise inputs.InputError(f"{path} holds no packets")
     return list(looped(parsed, loops))

@@ -33,12 +33,13 @@ import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from mqttids.capture import spark_convert
 from mqttids.capture.fields import MQTT_PORT
-from mqttids.ingest import captures, sources
+from mqttids.ingest import sources
 from mqttids.ingest.copy_sink import PREPARED, REJECTED_COLUMNS, RESULT_SCHEMA, copy_writer
 from mqttids.ingest.parsing import parse, parse_lines
 from mqttids.ingest.sources import Source
-from mqttids.runtime import db
+from mqttids.runtime import db, hadoop_files
 from mqttids.schema import Header, read_header
 from mqttids.warehouse import tables
 
@@ -70,7 +71,7 @@ class LoadResult:
     rejected: Counter = field(default_factory=Counter)  # split -> rows
     read: Counter = field(default_factory=Counter)  # (split, file) -> data lines in the input
     seconds: float = 0.0
-    converted: list[captures.Converted] = field(default_factory=list)  # the batch's captures
+    converted: list[spark_convert.Converted] = field(default_factory=list)  # the batch's captures
 
     @property
     def truncated(self) -> list[str]:
@@ -94,7 +95,7 @@ class LoadResult:
 def _lines(spark: SparkSession, files: list[str]) -> DataFrame:
     """Every line of the files (``raw``), with the file it came from (``source_file``)."""
     # Spark names files by percent-encoded URI; store the names the user gave instead.
-    plain = F.create_map(*[F.lit(x) for f in files for x in (sources.file_uri(spark, f), f)])
+    plain = F.create_map(*[F.lit(x) for f in files for x in (hadoop_files.file_uri(spark, f), f)])
     path = F.col("_metadata.file_path")
     # Invalid UTF-8 bytes become U+FFFD, which PostgreSQL can store (in quarantine).
     return spark.read.text(files).select(
@@ -141,7 +142,7 @@ def count_read(spark: SparkSession, splits: list[Source], capture_lines: DataFra
             .groupBy(F.col("_metadata.file_path").alias("uri"))
             .agg(F.count(F.lit(1)).alias("lines"), F.sum(_not_data(raw, headers).cast("long")).alias("other"))
         )
-        names = {sources.file_uri(spark, f): f for f in paths}
+        names = {hadoop_files.file_uri(spark, f): f for f in paths}
         read.update(
             {(source.split, names.get(uri, uri)): total - other for uri, total, other in per_file.collect()}
         )
@@ -245,7 +246,7 @@ def prepare_rows(
     Lines of files without connection fields (the train/test CSVs) go to the tasks as they are
     and are parsed there. Lines with them are parsed by Spark first, because a connection's
     ``connection_seq`` needs all its packets (a window over the batch).
-    ``capture_lines`` are the tshark exports of the batch's captures (:mod:`captures`).
+    ``capture_lines`` are the tshark exports of the batch's captures (:mod:`mqttids.capture.spark_convert`).
     """
     files = [f for s in srcs for f in s.inputs]
     file_numbers = {f.path: i for i, f in enumerate(files)}
@@ -446,7 +447,7 @@ def publish(conn, packets: str, rejected: str, result: LoadResult, sources: list
 
 def _convert_captures(
     spark: SparkSession, srcs: list[Source], mqtt_ports: list[int]
-) -> captures.Batch | None:
+) -> spark_convert.Batch | None:
     """The tshark exports of the batch's captures (None without captures), logged."""
     ports = sources.mqtt_ports(spark, srcs, mqtt_ports)
     wanted = [(s.split, f.path, ports[f.path]) for s in srcs for f in s.inputs if f.kind == sources.CAPTURE]
@@ -457,7 +458,8 @@ def _convert_captures(
         len(wanted),
         sorted({p for _, _, ps in wanted for p in ps}),
     )
-    batch = captures.convert(spark, wanted)
+    batch = spark_convert.convert(spark, wanted)
+    batch.lines = batch.lines.withColumnRenamed("tag", "split")  # ingest tags a capture with its split
     for c in batch.files:
         log.info("%s: %d packets in %.1f s", c.source_file, c.packets, c.seconds)
         if c.truncated:

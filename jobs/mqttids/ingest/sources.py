@@ -2,9 +2,9 @@
 
 A missing file, an empty file, a wrong header or an unknown kind must fail the load with a
 message that names the file and the problem, before anything is written. Files are opened
-through Hadoop's FileSystem API and its compression codecs, so a local path, a glob
-(``landing/2026-11-28/train*.csv``), a ``gs://`` URI and a ``.gz``/``.bz2`` file are checked the
-same way Spark will read them.
+through Hadoop's FileSystem API and its compression codecs (:mod:`mqttids.runtime.hadoop_files`),
+so a local path, a glob (``landing/2026-11-28/train*.csv``), a ``gs://`` URI and a
+``.gz``/``.bz2`` file are checked the same way Spark will read them.
 
 Each file is classified by its first bytes, not its name: a PCAP/PCAPNG capture (converted by
 tshark later), a ZIP archive (refused, listing what is inside), or a CSV whose header is matched
@@ -18,7 +18,6 @@ more of a file than a short, labelled excerpt of its first line.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import posixpath
 import zipfile
@@ -27,9 +26,9 @@ from dataclasses import dataclass
 from pyspark.sql import SparkSession
 
 from mqttids.capture import fields as capture_fields
-from mqttids.capture import tshark
+from mqttids.capture import spark_convert, tshark
 from mqttids.ingest.labels import LabelMap, LabelMapError
-from mqttids.runtime import input_paths
+from mqttids.runtime import hadoop_files, input_paths
 from mqttids.schema import Header, read_header
 
 log = logging.getLogger(__name__)
@@ -42,7 +41,6 @@ COMPRESSED = {b"\x1f\x8b": "gzip (name it .gz)", b"BZh": "bzip2 (name it .bz2)"}
 # The tshark export of a capture has the authors' 60 fields, in their order, with a header row.
 TSHARK_HEADER = Header(capture_fields.FIELDS)
 CAPTURE_NAMES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")  # named like a capture
-MANIFEST = "corpus.json"  # written beside captures by jobs/build_corpus.py: names the broker port
 
 
 class SourceError(ValueError):
@@ -76,46 +74,10 @@ class Source:
         return tuple(f.path for f in self.inputs)
 
 
-def _hadoop_path(spark: SparkSession, uri: str):
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(uri)
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    return jvm, fs, path
-
-
-def _expand(spark: SparkSession, uri: str) -> list[str]:
-    """Files matching a path or glob; empty when nothing matches."""
-    _, fs, path = _hadoop_path(spark, uri)
-    statuses = fs.globStatus(path)
-    if statuses is None:
-        return []
-    return sorted(str(s.getPath().toString()) for s in statuses if s.isFile())
-
-
-def read_head(spark: SparkSession, uri: str, size: int = HEAD_BYTES, decompress: bool = True) -> bytes:
-    """The first ``size`` bytes of a file, decompressed by its name as Spark's reader would."""
-    jvm, fs, path = _hadoop_path(spark, uri)
-    stream = fs.open(path)
-    if decompress:
-        codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(
-            spark.sparkContext._jsc.hadoopConfiguration()
-        ).getCodec(path)
-        stream = codec.createInputStream(stream) if codec is not None else stream
-    try:
-        return bytes(stream.readNBytes(size))  # py4j hands a byte[] over by value
-    finally:
-        stream.close()
-
-
-def file_uri(spark: SparkSession, file: str) -> str:
-    """How Spark's ``_metadata.file_path`` spells a file: as a URI, percent-encoded."""
-    _, _, path = _hadoop_path(spark, file)
-    return str(path.toUri().toString())
-
-
 def _zip_listing(spark: SparkSession, uri: str) -> str:
     try:
-        members = zipfile.ZipFile(io.BytesIO(read_head(spark, uri, 64 << 20, decompress=False))).namelist()
+        head = hadoop_files.read_head(spark, uri, 64 << 20, decompress=False)
+        members = zipfile.ZipFile(io.BytesIO(head)).namelist()
     except zipfile.BadZipFile:
         return "its contents could not be listed"
     shown = ", ".join(members[:20]) + (f" and {len(members) - 20} more" if len(members) > 20 else "")
@@ -129,7 +91,7 @@ def _data_lines(head: bytes) -> list[str]:
 
 def inspect(spark: SparkSession, split: str, uri: str, labels: LabelMap) -> InputFile:
     """What one file is and which class it holds, or SourceError saying why it cannot load."""
-    head = read_head(spark, uri)
+    head = hadoop_files.read_head(spark, uri, HEAD_BYTES)
     if not head:
         raise SourceError(f"{split} file {uri} is empty: expected a capture, or a CSV header and rows")
     if tshark.MAGIC.get(head[:4]):
@@ -179,7 +141,7 @@ def inspect(spark: SparkSession, split: str, uri: str, labels: LabelMap) -> Inpu
 def resolve(spark: SparkSession, split: str, uri: str, labels: LabelMap | None = None) -> Source:
     """Expand and check one split's input, or raise SourceError (InputNotAllowed for a refused place)."""
     input_paths.check(uri, f"{split} input")
-    files = _expand(spark, uri)
+    files = hadoop_files.glob(spark, uri)
     if not files:
         raise SourceError(f"{split} file not found: {uri} (the path or glob matches no file)")
     labels = labels or LabelMap.parse(None)
@@ -204,21 +166,12 @@ def check_label_map(sources: list[Source], labels: LabelMap) -> None:
 
 
 def mqtt_ports(spark: SparkSession, sources: list[Source], configured: list[int]) -> dict[str, list[int]]:
-    """Each capture's broker ports to decode as MQTT: the configured ones, plus the port of a
-    ``corpus.json`` in the capture's own folder."""
+    """Each capture's broker ports to decode as MQTT (its folder's ``corpus.json`` adds one)."""
     captures = [f.path for s in sources for f in s.inputs if f.kind == CAPTURE]
-    extra: dict[str, list[int]] = {}
-    for folder in sorted({posixpath.dirname(f) for f in captures}):
-        manifest = f"{folder}/{MANIFEST}"
-        if not _expand(spark, manifest):
-            continue
-        try:
-            port = int(json.loads(read_head(spark, manifest, decompress=False))["mqtt_port"])
-        except (ValueError, KeyError, TypeError) as err:
-            raise SourceError(f"{manifest} does not name an mqtt_port: {err}") from err
-        log.info("%s: decoding TCP port %d as MQTT in %s", manifest, port, folder)
-        extra[folder] = [port]
-    return {f: sorted({*configured, *extra.get(posixpath.dirname(f), [])}) for f in captures}
+    try:
+        return spark_convert.mqtt_ports(spark, captures, configured)
+    except spark_convert.ManifestError as err:
+        raise SourceError(str(err)) from err
 
 
 def check_connections(sources: list[Source]) -> None:
