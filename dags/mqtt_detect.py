@@ -8,7 +8,7 @@ from airflow.sdk import DAG, task
 
 from mqttids.runtime import config
 from mqttids_airflow import detect, warehouse
-from mqttids_airflow.spark_steps import add_cluster, spark_job
+from mqttids_airflow.spark_steps import add_cluster, placement_params, spark_job
 
 DOC = """
 ### Detection
@@ -42,7 +42,7 @@ with DAG(
         "retry_delay": timedelta(minutes=2),
         "execution_timeout": timedelta(hours=2),
     },
-    params=detect.params(),
+    params={**detect.params(), **placement_params()},
     user_defined_macros={
         "captures_uri": detect.captures_uri,
         "detect_only": detect.only,

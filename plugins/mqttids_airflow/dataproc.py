@@ -11,7 +11,7 @@ Where things are comes from Airflow at run time, so one DAG file serves any
 project: the Variables ``mqttids_gcp_project``, ``mqttids_gcp_region``,
 ``mqttids_gcs_bucket``, ``mqttids_dataproc_service_account`` and optionally
 ``mqttids_db_secret``, and ``mqttids_mlflow_tracking_uri`` for the learning
-jobs (an MLflow server the cluster can reach); credentials from the ``google_cloud_default``
+and detection jobs (an MLflow server the cluster can reach); credentials from the ``google_cloud_default``
 connection; an existing cluster from the ``dataproc_cluster`` param (empty:
 an ephemeral cluster for the run). The cluster's shape (image, machine type,
 workers, idle TTL, Cloud SQL proxy) is a deployment setting read at parse time
@@ -44,10 +44,11 @@ REGION = "{{ var.value.mqttids_gcp_region }}"
 BUCKET = "{{ var.value.mqttids_gcs_bucket }}"
 SERVICE_ACCOUNT = "{{ var.value.mqttids_dataproc_service_account }}"
 DB_SECRET = "{{ var.value.get('mqttids_db_secret', '') }}"
-# The learning jobs log to MLflow: a tracking server reachable from the cluster's network (the
-# embedded one on the Airflow machine listens on loopback only). See docs/mlflow.md.
+# The learning jobs log to MLflow and detection fetches the champions from it: a tracking server
+# reachable from the cluster's network (the embedded one on the Airflow machine listens on
+# loopback only). See docs/mlflow.md.
 TRACKING_URI = "{{ var.value.get('mqttids_mlflow_tracking_uri', '') }}"
-TRACKED_JOBS = ("train_spark", "train_tf", "train_xgb", "evaluate")
+TRACKED_JOBS = ("train_spark", "train_tf", "train_xgb", "evaluate", "detect")
 # The param's cluster, else one per DAG run: a stable name, so a retried task finds its cluster.
 CLUSTER = (
     "{{ params.dataproc_cluster or 'mqttids-' ~ "
@@ -126,9 +127,10 @@ class DataprocJob(DataprocSubmitJobOperator):
         properties = dict(self.job["pyspark_job"]["properties"])
         if TRACKING_ENV in properties and not properties[TRACKING_ENV].startswith(("http://", "https://")):
             raise ValueError(
-                "Variable mqttids_mlflow_tracking_uri is not an http(s):// URL: a learning job on Dataproc "
-                "must reach an MLflow tracking server on the cluster's network (the embedded one listens "
-                "on this machine's loopback only). Set it, e.g. http://10.0.0.5:5000; see docs/mlflow.md"
+                "Variable mqttids_mlflow_tracking_uri is not an http(s):// URL: a learning or detection "
+                "job on Dataproc must reach an MLflow tracking server on the cluster's network (the "
+                "embedded one listens on this machine's loopback only). Set it, e.g. "
+                "http://10.0.0.5:5000; see docs/mlflow.md"
             )
         if properties.get(SECRET_ENV):
             return super().execute(context)

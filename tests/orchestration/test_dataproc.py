@@ -82,13 +82,13 @@ TSHARK_INIT = {
 LEVELS = ["--levels", "{{ level_list(params) }}"]
 
 
-def _load(monkeypatch, **env: str):
+def _load(monkeypatch, dag_id: str = "mqtt_pipeline", **env: str):
     monkeypatch.setenv("MQTTIDS_EXECUTOR", "dataproc")
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    bag = DagBag(dag_folder=str(DAGS_DIR / "mqtt_pipeline.py"))
+    bag = DagBag(dag_folder=str(DAGS_DIR / f"{dag_id}.py"))
     assert bag.import_errors == {}
-    return bag.dags["mqtt_pipeline"]
+    return bag.dags[dag_id]
 
 
 @pytest.fixture()
@@ -479,6 +479,42 @@ def test_a_learning_job_without_a_reachable_tracking_server_fails_before_submitt
     with pytest.raises(ValueError, match="mqttids_mlflow_tracking_uri is not an http"):
         _render(dag, "evaluate").execute({"ti": _TaskInstance()})
     assert job_api.requests == []
+
+
+def test_detection_scores_gs_captures_on_the_cluster_with_the_champions_tracking_server(job_api, monkeypatch):
+    """mqtt_detect in dataproc mode: its job, with gs:// captures, reaches the API with the
+    tracking server it fetches the champions from; the cluster wraps it as it wraps the pipeline."""
+    for key, value in VARIABLES.items():
+        monkeypatch.setenv(f"AIRFLOW_VAR_{key}", value)
+    monkeypatch.setenv("AIRFLOW_VAR_MQTTIDS_DB_SECRET", "projects/p/secrets/s/versions/1")
+    monkeypatch.setenv("AIRFLOW_VAR_MQTTIDS_MLFLOW_TRACKING_URI", "http://10.1.2.9:5000")
+    dag = _load(monkeypatch, "mqtt_detect", **SEED_SHAPE)
+    assert {t.task_id: t.downstream_task_ids for t in dag.tasks} == {
+        "upgrade_warehouse": {"detect"},
+        "ship_code": {"create_cluster"},
+        "create_cluster": {"detect"},
+        "detect": {"delete_cluster"},
+        "delete_cluster": set(),
+    }
+    captures = "gs://mqttids-demo-landing/captures/*.pcap"
+    task = _render(dag, "detect", captures=captures, mqtt_ports="1883,8883")
+    job = dataproc_v1.Job(task.job)  # raises on unknown fields or wrong types
+    assert job.pyspark_job.main_python_file_uri.endswith(f"/{code_package.code_version()}/detect.py")
+    assert list(job.pyspark_job.args) == [
+        "--captures",
+        captures,
+        "--run-id",
+        RUN_ID,
+        "--levels",
+        "packet,packet_context,connection",
+        "--only",
+        "all",
+        "--mqtt-ports=1883,8883",
+    ]
+    assert task.execute({"ti": _TaskInstance()}) == "job-1"
+    (request,) = job_api.requests
+    assert request.job.pyspark_job.properties[dataproc.TRACKING_ENV] == "http://10.1.2.9:5000"
+    assert list(request.job.pyspark_job.args) == list(job.pyspark_job.args)
 
 
 def test_a_failed_dataproc_job_fails_the_task(dag, job_api, monkeypatch):
