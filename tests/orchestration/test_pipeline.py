@@ -11,18 +11,20 @@ import os
 import re
 from pathlib import Path
 
-from pipeline_runs import ROWS, csv_counts, log_file, make_run, packet_counts, scalar
+import pytest
+from pipeline_runs import FULL_RUN_TIMEOUT, ROWS, csv_counts, log_file, make_run, packet_counts, scalar
 from report import checks
 
 from mqttids.analytics import cube
 from mqttids.report import pages
 
 
+@pytest.mark.timeout(FULL_RUN_TIMEOUT + 100)
 def test_pipeline_loads_quarantines_analyses_and_learns(airflow_env, sample, db_conn, tmp_path):
     """What ``make run`` does, quietly: one line per task, the answers, the report, under 60 lines."""
     params = {"top_x": 3, "grid": "quick"}
     train, test = sample / "train_with_bad.csv", sample / "test30.csv"
-    result = make_run(airflow_env, tmp_path, train, test, "2026-03-01", params)
+    result = make_run(airflow_env, tmp_path, train, test, "2026-03-01", params, FULL_RUN_TIMEOUT)
     log = log_file(result.stdout)
     assert result.returncode == 0, result.stdout[-4000:] + log.read_text()[-4000:]
     print(result.stdout)  # shown with -s, and in the report of a failure
