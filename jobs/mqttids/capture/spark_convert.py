@@ -50,7 +50,6 @@ class CaptureError(RuntimeError):
 class Converted:
     """What tshark made of one capture."""
 
-    tag: str
     source_file: str
     packets: int
     truncated: bool
@@ -123,7 +122,7 @@ def convert(spark: SparkSession, captures: list[tuple[str, str, list[int]]]) -> 
     tshark.find_tshark()  # the driver's node: a clear install message before any task starts
     rdd = spark.sparkContext.parallelize(captures, len(captures)).mapPartitions(convert_task())
     rows = spark.createDataFrame(rdd, ROW_SCHEMA).persist(StorageLevel.MEMORY_AND_DISK)
-    described = rows.where(F.col("meta").isNotNull()).select("tag", "source_file", "meta").collect()
+    described = rows.where(F.col("meta").isNotNull()).select("source_file", "meta").collect()
     errors, done = [], []
     for row in described:
         meta = json.loads(row["meta"])
@@ -131,7 +130,7 @@ def convert(spark: SparkSession, captures: list[tuple[str, str, list[int]]]) -> 
             errors.append(f"{row['source_file']}: {meta['error']}")
             continue
         keys = ("packets", "truncated", "seconds", "stderr")
-        done.append(Converted(row["tag"], row["source_file"], *(meta[k] for k in keys)))
+        done.append(Converted(row["source_file"], *(meta[k] for k in keys)))
     if errors:
         rows.unpersist()
         raise CaptureError("capture conversion failed:\n  " + "\n  ".join(errors))
