@@ -151,7 +151,7 @@ def mqtt_ports(spark: SparkSession, captures: list[str], configured: list[int]) 
         if not hadoop_files.glob(spark, manifest):
             continue
         try:
-            text = hadoop_files.read_head(spark, manifest, 1 << 16, decompress=False)
+            text = hadoop_files.read_head(spark, manifest, decompress=False)
             port = int(json.loads(text)["mqtt_port"])
         except (ValueError, KeyError, TypeError) as err:
             raise ManifestError(f"{manifest} does not name an mqtt_port: {err}") from err

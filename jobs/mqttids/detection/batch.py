@@ -162,7 +162,7 @@ def score_group(
     try:
         for item in group:
             if item.is_capture:
-                lines = converted.lines.where(F.col("source_file") == item.uri).select("raw")
+                lines = converted.lines.where(F.col("source_file") == item.uri).select("raw").rdd
                 parsed = frames.from_lines(spark, item.capture, lines, list(capture_fields.FIELDS))
             else:
                 parsed = frames.from_csv(spark, item.capture, item.uri, item.header)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from pyspark import RDD
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -57,15 +58,15 @@ def parse_partition(header: list[str], capture: str):
     return run
 
 
-def from_lines(spark: SparkSession, capture: str, lines: DataFrame, header: list[str]) -> DataFrame:
-    """The packets of an export's data lines (a one-column DataFrame), parsed in Spark tasks."""
-    return spark.createDataFrame(lines.rdd.mapPartitions(parse_partition(header, capture)), PACKET_SCHEMA)
+def from_lines(spark: SparkSession, capture: str, lines: RDD, header: list[str]) -> DataFrame:
+    """The packets of an export's data lines (rows of one field), parsed in Spark tasks."""
+    return spark.createDataFrame(lines.mapPartitions(parse_partition(header, capture)), PACKET_SCHEMA)
 
 
 def from_csv(spark: SparkSession, capture: str, uri: str, header: list[str]) -> DataFrame:
     """The packets of a raw per-class CSV (its first line the header), parsed in Spark tasks."""
     lines = spark.read.text(uri).rdd.zipWithIndex().filter(lambda pair: pair[1] > 0).keys()
-    return spark.createDataFrame(lines.mapPartitions(parse_partition(header, capture)), PACKET_SCHEMA)
+    return from_lines(spark, capture, lines, header)
 
 
 def with_connections(frame: DataFrame) -> DataFrame:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,6 @@ from mqttids.detection.packets import FEATURE_COLUMNS
 from mqttids.runtime import config, hadoop_files, input_paths
 
 SKIPPED = (MANIFEST,)
-HEAD_BYTES = 1 << 16  # enough for a CSV's header line
 
 
 class InputError(ValueError):
@@ -51,9 +49,7 @@ class Input:
 
 def capture_name(uri: str) -> str:
     """How detections name an input: a local file by its real path, any other by its URI."""
-    if uri.startswith("file:"):
-        return os.path.realpath("/" + uri.removeprefix("file:").lstrip("/"))
-    return uri
+    return str(input_paths.local_path(uri)) if input_paths.scheme(uri) == "file" else uri
 
 
 def _check_header(name: str, header: list[str]) -> None:
@@ -72,7 +68,7 @@ def _check_header(name: str, header: list[str]) -> None:
 
 def inspect(spark: SparkSession, uri: str) -> Input:
     """What one file is (a capture, or a raw per-class CSV and its header), or InputError."""
-    head = hadoop_files.read_head(spark, uri, HEAD_BYTES)
+    head = hadoop_files.read_head(spark, uri)
     name = capture_name(uri)
     if tshark.MAGIC.get(head[:4]):
         return Input(uri, name, None)

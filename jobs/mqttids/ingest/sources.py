@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 
 CSV = "csv"
 CAPTURE = "capture"
-HEAD_BYTES = 1 << 16  # enough for any header line and usually a first row
 ZIP_MAGIC = b"PK\x03\x04"
 COMPRESSED = {b"\x1f\x8b": "gzip (name it .gz)", b"BZh": "bzip2 (name it .bz2)"}
 # The tshark export of a capture has the authors' 60 fields, in their order, with a header row.
@@ -91,7 +90,7 @@ def _data_lines(head: bytes) -> list[str]:
 
 def inspect(spark: SparkSession, split: str, uri: str, labels: LabelMap) -> InputFile:
     """What one file is and which class it holds, or SourceError saying why it cannot load."""
-    head = hadoop_files.read_head(spark, uri, HEAD_BYTES)
+    head = hadoop_files.read_head(spark, uri)
     if not head:
         raise SourceError(f"{split} file {uri} is empty: expected a capture, or a CSV header and rows")
     if tshark.MAGIC.get(head[:4]):
@@ -122,7 +121,7 @@ def inspect(spark: SparkSession, split: str, uri: str, labels: LabelMap) -> Inpu
             f"{'s' if len(header.missing) > 1 else ''} {shown} "
             f"(header excerpt: {input_paths.excerpt(lines[0])})"
         )
-    if len(lines) < 2 and len(head) < HEAD_BYTES:
+    if len(lines) < 2 and len(head) < hadoop_files.HEAD_BYTES:
         raise SourceError(f"{split} file {uri} has a header but no data rows")
     if header.extra:
         log.warning("%s: ignoring columns %s", uri, ", ".join(header.extra))

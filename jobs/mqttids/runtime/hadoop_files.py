@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pyspark.sql import SparkSession
 
+HEAD_BYTES = 1 << 16  # enough for any header line (and usually a first row) or a small manifest
+
 
 def _hadoop_path(spark: SparkSession, uri: str):
     jvm = spark.sparkContext._jvm
@@ -39,7 +41,7 @@ def listing(spark: SparkSession, folder: str) -> list[str]:
     return sorted(str(p.toString()) for p in found if not p.getName().startswith((".", "_")))
 
 
-def read_head(spark: SparkSession, uri: str, size: int, decompress: bool = True) -> bytes:
+def read_head(spark: SparkSession, uri: str, size: int = HEAD_BYTES, decompress: bool = True) -> bytes:
     """The first ``size`` bytes of a file, decompressed by its name as Spark's reader would."""
     jvm, fs, path = _hadoop_path(spark, uri)
     stream = fs.open(path)

@@ -45,7 +45,7 @@ def scheme(uri: str) -> str:
     return match.group(1).lower() if match else ""
 
 
-def _local(path: str) -> Path:
+def local_path(path: str) -> Path:
     """A local path or file: URI, absolute, with '..' and symbolic links resolved."""
     if scheme(path) == "file":
         path = re.sub(r"^file:(//)?", "", path, flags=re.IGNORECASE)
@@ -62,7 +62,7 @@ def _fixed_part(path: str) -> str:
 
 
 def _under_local_root(path: Path, roots: list[str]) -> bool:
-    return any(path.is_relative_to(_local(r)) for r in roots if scheme(r) in ("", "file"))
+    return any(path.is_relative_to(local_path(r)) for r in roots if scheme(r) in ("", "file"))
 
 
 def _under_uri_root(uri: str, roots: list[str]) -> bool:
@@ -91,7 +91,7 @@ def check(uri: str, what: str = "input") -> str:
         raise InputNotAllowed(f"{what} is empty or not a path")
     kind = scheme(uri)
     if kind in ("", "file"):
-        if not _under_local_root(_local(_fixed_part(uri)), roots):
+        if not _under_local_root(local_path(_fixed_part(uri)), roots):
             raise _refusal(what, uri, roots)
     elif not _under_uri_root(uri, roots):
         raise _refusal(what, uri, roots)
@@ -102,7 +102,9 @@ def check_matched(file: str, what: str = "input") -> str:
     """Check one file a glob matched (Hadoop spells local ones as file: URIs)."""
     roots = allowed_roots()
     kind = scheme(file)
-    allowed = _under_local_root(_local(file), roots) if kind in ("", "file") else _under_uri_root(file, roots)
+    allowed = (
+        _under_local_root(local_path(file), roots) if kind in ("", "file") else _under_uri_root(file, roots)
+    )
     if not allowed:
         raise _refusal(what, file, roots)
     return file
