@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 from pyspark.sql import functions as F
 
-from mqttids.connection import features
+from mqttids.connection import features, peers
 from mqttids.connection.features import (
     CONNECTION_FEATURES,
     CONTEXT_FEATURES,
@@ -25,9 +25,10 @@ from mqttids.warehouse.batches import BatchRange
 DAY = date(2001, 1, 1)
 SCHEMA = (
     "batch_date date, connection_id long, connection_seq int, capture_time timestamp, target string, "
-    "tcp_len int, mqtt_len int, mqtt_msgtype int, mqtt_kalive int, mqtt_conack_val int"
+    "tcp_len int, mqtt_len int, mqtt_msgtype int, mqtt_kalive int, mqtt_conack_val int, tcp_flags int"
 )
 START = 1_600_000_000.0
+ACK, FIN_ACK = 0x10, 0x11  # tcp.flags
 # (seq, seconds after START, tcp_len, mqtt_len, msgtype, kalive, conack): a refused login, then
 # a bare TCP segment, then a DISCONNECT.
 HAND_BUILT = [
@@ -57,7 +58,19 @@ def _rows(connection: int, packets: list[tuple], day: date = DAY, target: str = 
     from datetime import UTC, datetime
 
     return [
-        (day, connection, seq, datetime.fromtimestamp(START + t, UTC), target, length, mlen, kind, ka, code)
+        (
+            day,
+            connection,
+            seq,
+            datetime.fromtimestamp(START + t, UTC),
+            target,
+            length,
+            mlen,
+            kind,
+            ka,
+            code,
+            ACK,
+        )
         for seq, t, length, mlen, kind, ka, code in packets
     ]
 
@@ -70,7 +83,7 @@ def hand_built(spark):
     rows = (
         _rows(7, HAND_BUILT) + _rows(8, accepted, target="legitimate") + _rows(7, accepted, date(2001, 1, 2))
     )
-    rows.append((DAY, None, None, None, "legitimate", 60, 0, 0, 0, 0))
+    rows.append((DAY, None, None, None, "legitimate", 60, 0, 0, 0, 0, 0x18))
     return spark.createDataFrame(list(reversed(rows)), SCHEMA).repartition(3)
 
 
@@ -88,10 +101,53 @@ def test_each_packet_sees_its_connection_so_far_and_nothing_later(hand_built):
 
 
 def test_a_later_packet_changes_no_earlier_packets_features(spark, hand_built):
-    later = spark.createDataFrame(_rows(7, [(5, 9.0, 60000, 60000, 3, 65535, 0)]), SCHEMA)
-    before = packet_context(hand_built).where("connection_id = 7").orderBy("batch_date", "connection_seq")
-    after = packet_context(hand_built.unionByName(later)).where("connection_id = 7 AND connection_seq < 5")
-    assert after.orderBy("batch_date", "connection_seq").collect() == before.collect()
+    # A later packet of connection 7, and a later connection of the same capture (its peers).
+    later = _rows(7, [(5, 9.0, 60000, 60000, 3, 65535, 0)]) + _rows(9, [(1, 9.5, 0, 0, 0, 0, 0)])
+    order = ["batch_date", "connection_id", "connection_seq"]
+    before = packet_context(hand_built).orderBy(*order)
+    after = packet_context(hand_built.unionByName(spark.createDataFrame(later, SCHEMA)))
+    earlier = after.where("capture_time < timestamp_seconds(1600000009)")
+    assert earlier.orderBy(*order).collect() == before.collect()
+
+
+OTHER_CAPTURE = (1 << 32) + 7  # ingest's connection id of tcp.stream 7 in the batch's second file
+# (connection, seq): (peer_packets, peer_opens, peer_active) by hand. Connection 8 closes (FIN)
+# at 0.3 s; at 4.5 s the 2 s window holds only that packet.
+EXPECTED_PEERS = {
+    (7, 1): (1, 1, 1), (8, 1): (2, 2, 2), (8, 2): (3, 2, 1), (7, 2): (4, 2, 1), (7, 3): (5, 2, 1),
+    (7, 4): (1, 0, 1), (OTHER_CAPTURE, 1): (1, 1, 1), (OTHER_CAPTURE, 2): (2, 1, 1),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def one_batch(spark):
+    """Connections 7 and 8 of one capture (8 ends with a FIN), and a connection of another."""
+    rows = _rows(7, HAND_BUILT) + _rows(8, [(1, 0.2, 30, 28, 1, 30, 0), (2, 0.3, 0, 0, 0, 0, 0)])
+    rows = [(*r[:-1], FIN_ACK) if r[1:3] == (8, 2) else r for r in rows] + _rows(
+        OTHER_CAPTURE, HAND_BUILT[:2]
+    )
+    return spark.createDataFrame(list(reversed(rows)), SCHEMA).repartition(2)
+
+
+def _peers(row) -> tuple[float, ...]:
+    return tuple(row[f"ctx_{n}"] for n in peers.NAMES)
+
+
+def test_peers_count_the_capture_so_far_and_a_window_back(one_batch):
+    got = {(r["connection_id"], r["connection_seq"]): _peers(r) for r in packet_context(one_batch).collect()}
+    assert got == EXPECTED_PEERS
+
+
+def test_the_live_peers_give_the_hand_computed_values(one_batch):
+    def in_order(r) -> tuple:
+        return (r["connection_id"] >> 32, r["capture_time"], r["connection_id"], r["connection_seq"])
+
+    rows = sorted(one_batch.collect(), key=in_order)
+    captures: dict[int, peers.PeerState] = {}
+    for r in rows:
+        live = captures.setdefault(r["connection_id"] >> 32, peers.PeerState())
+        got = live.update(r["connection_id"], r["connection_seq"] == 1, r.asDict(), micros(r["capture_time"]))
+        assert _peers(got) == EXPECTED_PEERS[(r["connection_id"], r["connection_seq"])], r
 
 
 def test_packets_without_a_connection_are_left_out_and_batches_keep_connections_apart(hand_built):
@@ -171,17 +227,22 @@ WINDOW = 1.0  # seconds: the corpus's connections last up to a few seconds, so m
 def test_the_live_state_equals_spark_on_the_capture_corpus(spark, db_url, corpus_packets):
     packets = packet_features.read_packets(spark, db_url, BatchRange.single(corpus_packets))
     context = packet_context(packets).withColumn("capture_time", F.unix_micros("capture_time") / 1e6)
-    ordered = context.orderBy("connection_id", "connection_seq").toPandas()
+    capture = F.shiftright("connection_id", 32)
+    ordered = context.orderBy(capture, "capture_time", "connection_id", "connection_seq").toPandas()
     windows = {
         (r["connection_id"], r["window_no"]): r.asDict()
         for r in connection_windows(packets, WINDOW).collect()
     }
     assert ordered["connection_id"].nunique() > 100 and len(windows) > ordered["connection_id"].nunique()
     states: dict[int, ConnectionState] = {}
+    captures: dict[int, peers.PeerState] = {}
     seen_windows = {}
     for packet in ordered.to_dict("records"):
+        first = packet["connection_id"] not in states
         state = states.setdefault(packet["connection_id"], ConnectionState(WINDOW))
         live = state.update(packet)
+        capture_peers = captures.setdefault(packet["connection_id"] >> 32, peers.PeerState())
+        live |= capture_peers.update(packet["connection_id"], first, packet, micros(packet["capture_time"]))
         assert live == pytest.approx({k: packet[k] for k in CONTEXT_FEATURES}, rel=1e-9, abs=1e-9), packet
         if state.closed is not None:
             seen_windows[(packet["connection_id"], state.closed.number)] = state.closed

@@ -75,3 +75,5 @@ def test_an_idle_connection_leaves_memory_and_returns_with_its_state(db_conn, tw
     ended, kept = evicting.connections[key_a], keeping.connections[key_a]
     assert ended.place[:2] == kept.place[:2]
     assert pickle.dumps(replace(ended, place=None)) == pickle.dumps(replace(kept, place=None))
+    # The capture's peers are counted alike whether or not a connection left memory.
+    assert pickle.dumps(evicting.peers["site"]) == pickle.dumps(keeping.peers["site"])

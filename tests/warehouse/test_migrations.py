@@ -55,6 +55,7 @@ TABLES = {
     tables.DETECTION_SUMMARY,
     detection_tables.OFFSETS,
     detection_tables.STATE,
+    detection_tables.PEERS,
     detection_tables.ENDS,
     detection_tables.DEAD_LETTERS,
 }

@@ -2,10 +2,12 @@
 
 ``packet_context`` adds to each packet the ``ctx_`` aggregates of its connection *so far*: a
 window over the connection ordered by ``connection_seq``, rows up to the current one, so a
-packet never sees a later packet (what a live detector can know). ``connection_windows`` makes
-one row per connection window with the ``conn_`` aggregates: a connection is cut into fixed
-windows of ``window_seconds`` (MQTTIDS_CONNECTION_WINDOW) from its first packet, so a
-connection that lasts a week is not one row. :class:`ConnectionState` is the live equivalent.
+packet never sees a later packet (what a live detector can know); and its peers
+(:mod:`mqttids.connection.peers`): the traffic of its capture in the seconds before it.
+``connection_windows`` makes one row per connection window with the ``conn_`` aggregates: a
+connection is cut into fixed windows of ``window_seconds`` (MQTTIDS_CONNECTION_WINDOW) from its
+first packet, so a connection that lasts a week is not one row. :class:`ConnectionState` is the
+live equivalent.
 
 Never a feature (:data:`IDENTIFIERS`): the connection id, addresses and ports, the source file,
 absolute times. They identify the capture, not the behaviour. Packets without a connection id
@@ -19,7 +21,7 @@ from collections.abc import Callable
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from mqttids.connection import aggregates
+from mqttids.connection import aggregates, peers
 from mqttids.connection.aggregates import CONNACK, MESSAGE_TYPES
 from mqttids.connection.state import ConnectionState
 from mqttids.runtime import config
@@ -37,7 +39,7 @@ __all__ = [
 ]
 
 LEVELS = ("packet", "packet_context", "connection")
-CONTEXT_FEATURES: tuple[str, ...] = aggregates.names("ctx_")
+CONTEXT_FEATURES: tuple[str, ...] = (*aggregates.names("ctx_"), *(f"ctx_{n}" for n in peers.NAMES))
 CONNECTION_FEATURES: tuple[str, ...] = aggregates.names("conn_")
 # Columns that are never features: they name a capture, a file or a moment, not a behaviour.
 IDENTIFIERS: tuple[str, ...] = (
@@ -59,7 +61,7 @@ IDENTIFIERS: tuple[str, ...] = (
     "tcp_srcport",
     "tcp_dstport",
 )
-_T, _GAP = "_capture_us", "_gap_seconds"
+_T, _GAP, _CLOSES = "_capture_us", "_gap_seconds", "_closes"
 
 
 def window_seconds() -> float:
@@ -125,8 +127,8 @@ def _gaps(df: DataFrame, partition: list[str]) -> DataFrame:
 def packet_context(packets: DataFrame) -> DataFrame:
     """``packets`` with a connection id, plus CONTEXT_FEATURES computed causally.
 
-    Needs mqtt.packets' connection_id, connection_seq and capture_time (and batch_date when
-    the rows come from more than one batch).
+    Needs mqtt.packets' connection_id, connection_seq, capture_time and tcp_flags (and
+    batch_date when the rows come from more than one batch).
     """
     key = connection_key(packets)
     so_far = (
@@ -135,7 +137,44 @@ def packet_context(packets: DataFrame) -> DataFrame:
         .rowsBetween(Window.unboundedPreceding, Window.currentRow)
     )
     staged = _gaps(_with_times(packets), key)
-    return staged.select(*packets.columns, *_aggregates("ctx_", lambda c: c.over(so_far)))
+    closing = (F.coalesce(F.col("tcp_flags"), F.lit(0)).bitwiseAND(peers.CLOSING_FLAGS) != 0).cast("int")
+    first_close = (closing == 1) & (F.sum(closing).over(so_far) == 1)
+    staged = staged.select(
+        *packets.columns,
+        _T,
+        first_close.cast("int").alias(_CLOSES),
+        *_aggregates("ctx_", lambda c: c.over(so_far)),
+    )
+    return _with_peers(staged).drop(_T, _CLOSES)
+
+
+def capture_of(packets: DataFrame) -> list[Column]:
+    """The columns that name a packet's capture. Ingest numbers a batch's captures in the high
+    32 bits of connection_id (file number << 32 | tcp.stream); detection's frames name it in
+    ``capture`` (their connection_id is the tcp.stream, so its high bits are 0)."""
+    named = [F.col(c) for c in ("batch_date", "capture") if c in packets.columns]
+    return [*named, F.shiftright(F.col("connection_id"), 32)]
+
+
+def _with_peers(staged: DataFrame) -> DataFrame:
+    """``staged`` plus the peers' features: counts over its capture, rows so far in (capture
+    time, connection, position) order, less the rows a whole window older."""
+    capture = Window.partitionBy(*capture_of(staged))
+    so_far = capture.orderBy(_T, "connection_id", "connection_seq").rowsBetween(
+        Window.unboundedPreceding, Window.currentRow
+    )
+    aged = capture.orderBy(_T).rangeBetween(Window.unboundedPreceding, -round(peers.WINDOW_SECONDS * 1e6))
+    opens = (F.col("connection_seq") == 1).cast("int")
+
+    def recent(flag: Column) -> Column:
+        return F.sum(flag).over(so_far) - F.coalesce(F.sum(flag).over(aged), F.lit(0))
+
+    found = {
+        "peer_packets": recent(F.lit(1)),
+        "peer_opens": recent(opens),
+        "peer_active": F.sum(opens).over(so_far) - F.sum(_CLOSES).over(so_far),
+    }
+    return staged.select("*", *(found[n].cast("double").alias(f"ctx_{n}") for n in peers.NAMES))
 
 
 def connection_windows(packets: DataFrame, window_seconds: float) -> DataFrame:

@@ -14,7 +14,10 @@ has raised) lives in memory and, for every connection a batch touched, in
 ``mqtt.detection_state``. Memory holds only connections heard from in the last
 ``MQTTIDS_DETECT_IDLE_SECONDS`` of capture time (the newest packet's time, not the wall clock, so
 a replay at any rate evicts alike); an evicted connection that speaks again is read back from the
-table, so eviction bounds memory without changing a feature.
+table, so eviction bounds memory without changing a feature. A capture's peers
+(:class:`mqttids.connection.peers.PeerState`: its packets and connection opens of the last
+seconds, its open connections) are kept the same way, in ``mqtt.detection_peers``; the producer
+keys a capture's packets to one partition, so they arrive in capture order.
 
 An alert is the first packet of a connection a level's champion classes as an attack class; one
 per (capture, level, connection, class). The connection level scores a connection's windows as
@@ -41,7 +44,8 @@ from kafka.errors import KafkaError
 from psycopg2.extras import execute_values
 
 from mqttids.connection.features import LEVELS, ConnectionState, window_seconds
-from mqttids.connection.state import WindowFeatures, moment
+from mqttids.connection.peers import PeerState
+from mqttids.connection.state import WindowFeatures, micros, moment
 from mqttids.detection import champions, packets, producer
 from mqttids.detection.local_model import LocalModel
 from mqttids.detection.tables import (
@@ -50,6 +54,7 @@ from mqttids.detection.tables import (
     DEAD_LETTERS,
     ENDS,
     OFFSETS,
+    PEERS,
     PROBABILITY_COLUMNS,
     STATE,
 )
@@ -73,6 +78,8 @@ ON CONFLICT (capture, level, connection_id, window_no, predicted) DO NOTHING"""
 STORE_STATE = f"""INSERT INTO {STATE} (consumer, capture, connection_id, state) VALUES %s
 ON CONFLICT (consumer, capture, connection_id)
 DO UPDATE SET state = EXCLUDED.state, updated_at = clock_timestamp()"""
+STORE_PEERS = f"""INSERT INTO {PEERS} (consumer, capture, state) VALUES %s
+ON CONFLICT (consumer, capture) DO UPDATE SET state = EXCLUDED.state, updated_at = clock_timestamp()"""
 STORE_OFFSETS = f"""INSERT INTO {OFFSETS} (consumer, topic, kafka_partition, next_offset) VALUES %s
 ON CONFLICT (consumer, topic, kafka_partition)
 DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = clock_timestamp()"""
@@ -169,6 +176,7 @@ class BatchScorer:
         self.per_packet = [s for s in scoring if s.champion.level != WINDOW_LEVEL]
         self.per_window = next((s for s in scoring if s.champion.level == WINDOW_LEVEL), None)
         self.connections: dict[Key, Connection] = {}
+        self.peers: dict[str, PeerState] = {}  # per capture
         self.window = window_seconds()
         self.idle_seconds = float(config.DETECT_IDLE_SECONDS.get())
         self.newest = float("-inf")  # the latest capture time seen
@@ -185,6 +193,20 @@ class BatchScorer:
                 (self.consumer, [c for c, _ in missing], [i for _, i in missing]),
             )
             self._unpickle(cur.fetchall())
+
+    def _load_peers(self, captures: set[str]) -> None:
+        """Bring the stored peers of captures not in memory; a capture never seen starts empty."""
+        missing = sorted(captures - self.peers.keys())
+        if not missing:
+            return
+        with self.conn.cursor() as cur:
+            cur.execute(
+                f"SELECT capture, state FROM {PEERS} WHERE consumer = %s AND capture = ANY(%s)",
+                (self.consumer, missing),
+            )
+            self.peers.update((capture, pickle.loads(bytes(state))) for capture, state in cur.fetchall())
+        for capture in missing:
+            self.peers.setdefault(capture, PeerState())
 
     def _unpickle(self, rows: list[tuple]) -> None:
         for capture, connection_id, state in rows:
@@ -226,6 +248,8 @@ class BatchScorer:
             if touched:
                 rows = [(self.consumer, c, i, pickle.dumps(self.connections[(c, i)])) for c, i in touched]
                 execute_values(cur, STORE_STATE, rows, page_size=len(rows))
+                peers = [(self.consumer, c, pickle.dumps(self.peers[c])) for c in {c for c, _ in touched}]
+                execute_values(cur, STORE_PEERS, peers, page_size=len(peers))
             if dead:
                 execute_values(cur, f"INSERT INTO {DEAD_LETTERS} VALUES %s ON CONFLICT DO NOTHING", dead)
                 result.quarantined += len(dead)
@@ -237,6 +261,8 @@ class BatchScorer:
         result.batches += 1
         for key in finished:
             del self.connections[key]
+        for capture in {c for c, _ in finished} - {c for c, _ in self.connections}:
+            self.peers.pop(capture, None)  # stored: read back if the capture speaks again
         if finished:
             log.info("closed %d connections; %d in memory", len(finished), len(self.connections))
 
@@ -277,13 +303,15 @@ class BatchScorer:
         """Per-packet alerts, the connections touched, and the windows their packets closed."""
         started = time.perf_counter()
         self._load({(m["capture"], int(m["packet"][packets.STREAM])) for _, _, m in decoded})
+        self._load_peers({m["capture"] for _, _, m in decoded})
         rows, places, closed = [], [], []
         touched: set[Key] = set()
         for partition, offset, message in decoded:
             packet = message["packet"]
             key = (message["capture"], int(packet[packets.STREAM]))
             state = self.connections.get(key)
-            if state is None:
+            first = state is None
+            if first:
                 state = self.connections[key] = Connection(
                     packet[packets.EPOCH], ConnectionState(self.window)
                 )
@@ -292,6 +320,7 @@ class BatchScorer:
             self.newest = max(self.newest, state.last_time)
             row = {**packet, "capture_time": packet[packets.EPOCH], "connection_id": key[1]}
             row.update(state.context.update(row))
+            row.update(self.peers[key[0]].update(key[1], first, row, micros(packet[packets.EPOCH])))
             if state.context.closed is not None:  # this packet opened the next window
                 closed.append((key, state.context.closed, state.place))
             state.place = (partition, offset, message["published_at"])

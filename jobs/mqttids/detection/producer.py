@@ -3,7 +3,8 @@
 Each packet is parsed where it is captured (:mod:`mqttids.detection.packets`, the batch job's
 parser) and published as one JSON message: the capture name, the packet's columns and the time
 it was published (the live consumer's latency is measured from it). Messages are keyed by
-capture and connection, so a connection's packets stay in order on one partition. A replay sends
+capture, so a capture's packets stay in capture order on one partition (the live consumer counts
+a packet's peers, :mod:`mqttids.connection.peers`, in that order). A replay sends
 a capture (or raw CSV) at a given rate, ``loops`` times with the connections renumbered and the
 times shifted each loop (a longer stream from one capture, for the bench); ``--interface`` runs
 tshark on a network interface with the MQTTset authors' field export and publishes what it
@@ -40,11 +41,6 @@ class ProduceResult:
     @property
     def rate(self) -> float:
         return self.published / self.seconds if self.seconds else 0.0
-
-
-def key(capture: str, packet: dict) -> bytes:
-    """One connection, one key (and so one partition, in order)."""
-    return f"{capture}/{packet.get(packets.STREAM)}".encode()
 
 
 def message(capture: str, packet: dict) -> dict:
@@ -85,7 +81,7 @@ def publish(
                 ahead = started + sent / rate - time.monotonic()
                 if ahead > 0:
                     time.sleep(ahead)
-            kafka.send(topic, key=key(capture, packet), value=broker.encode(message(capture, packet)))
+            kafka.send(topic, key=capture.encode(), value=broker.encode(message(capture, packet)))
             sent += 1
         end = broker.encode(end_marker(capture, partitions))
         for partition in range(partitions):

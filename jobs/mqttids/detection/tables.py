@@ -18,6 +18,7 @@ from mqttids.warehouse.tables import DETECTION_SUMMARY, DETECTIONS, SCHEMA
 
 OFFSETS = f"{SCHEMA}.detection_offsets"
 STATE = f"{SCHEMA}.detection_state"
+PEERS = f"{SCHEMA}.detection_peers"  # revision 0007
 ENDS = f"{SCHEMA}.detection_ends"
 DEAD_LETTERS = f"{SCHEMA}.detection_dead_letters"
 PROBABILITY_COLUMNS: tuple[str, ...] = tuple(f"prob_{label}" for label in LABELS)
