@@ -59,8 +59,8 @@ LONGEST_FIRST = (
     "orchestration/test_dag_integrity.py",  # short: queued behind the first
     "detection/",
     "ui/",
-    "bench/test_e2e.py",
     "orchestration/test_pipeline_batches.py",
+    "bench/test_e2e.py",
 )
 
 
