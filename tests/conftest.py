@@ -59,8 +59,8 @@ LONGEST_FIRST = (
     "orchestration/test_dag_integrity.py",  # short: queued behind the first
     "detection/",
     "ui/",
-    "bench/test_e2e.py",
     "orchestration/test_pipeline_batches.py",
+    "bench/test_e2e.py",
 )
 
 
@@ -188,6 +188,19 @@ def run_main(spark, monkeypatch, capsys):
         return code, out, err
 
     return run
+
+
+# The JVM of each spark-submit job the end-to-end tests run through Airflow (driver and executors
+# in one local-mode process): the quick C1 compiler only and the serial collector, which start
+# faster on two cores. Those jobs last seconds to a minute on small files; the suite's own Spark
+# session (tests/learning, tests/detection) keeps the defaults. Measured in docs/testing.md#timing.
+QUICK_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
+
+@pytest.fixture(scope="session")
+def spark_submit_env() -> dict[str, str]:
+    """What the environment of a run's spark-submit jobs adds: QUICK_JVM as SPARK_SUBMIT_OPTS."""
+    return {"SPARK_SUBMIT_OPTS": QUICK_JVM}
 
 
 @pytest.fixture(scope="session")

@@ -16,12 +16,13 @@ from mqttids_airflow import local
 
 
 @pytest.fixture(scope="module")
-def airflow_env(tmp_path_factory, db_url, mlflow_server) -> dict[str, str]:
+def airflow_env(tmp_path_factory, db_url, mlflow_server, spark_submit_env) -> dict[str, str]:
     """Environment for the Airflow CLI: a migrated throwaway home, the test database and MLflow."""
     home = tmp_path_factory.mktemp("airflow-home")
     landing = tmp_path_factory.mktemp("landing")
     env = {
         **local._environ(db_url),
+        **spark_submit_env,
         "AIRFLOW_HOME": str(home),
         "MQTTIDS_TASK_RETRIES": "0",
         "MQTTIDS_LANDING_URI": str(landing),

@@ -1,5 +1,6 @@
-"""mqtt_pipeline's batches through the real Airflow CLI: a rerun replaces its batch, a missing
-file fails clearly and changes nothing, a scheduled run loads its own landing day and retrains.
+"""mqtt_pipeline's batches through the real Airflow CLI: a missing file fails clearly and changes
+nothing; a scheduled run loads its own landing day and retrains, and a rerun of that day replaces
+its batch.
 """
 
 from __future__ import annotations
@@ -9,15 +10,6 @@ from collections import Counter
 from pathlib import Path
 
 from pipeline_runs import csv_counts, dags_test, log_file, make_run, packet_counts, scalar
-
-
-def test_rerun_of_a_batch_replaces_it(airflow_env, sample, db_conn):
-    conf = {"train_uri": str(sample / "train70.csv"), "test_uri": str(sample / "test30.csv"), "models": []}
-    for _ in range(2):
-        result = dags_test(airflow_env, "2026-03-02", conf)
-        assert result.returncode == 0, result.stdout[-4000:]
-    assert packet_counts(db_conn, "2026-03-02") == csv_counts(sample / "train70.csv", sample / "test30.csv")
-    assert scalar(db_conn, "SELECT count(*) FROM mqtt.ingest_batches WHERE batch_date = '2026-03-02'") == 1
 
 
 def test_missing_file_fails_clearly_and_changes_nothing(airflow_env, sample, db_conn, tmp_path):
@@ -33,7 +25,11 @@ def test_missing_file_fails_clearly_and_changes_nothing(airflow_env, sample, db_
     assert scalar(db_conn, "SELECT count(*) FROM mqtt.packets") == before
 
 
-def test_scheduled_run_loads_its_landing_batch(airflow_env, db_conn, generate):
+def test_scheduled_run_loads_its_landing_batch_and_a_rerun_replaces_it(
+    airflow_env, sample, db_conn, generate
+):
+    """A scheduled run loads its own landing day and retrains; rerunning that day with other files
+    leaves the rerun's rows alone in the batch (one run less than loading a day twice first)."""
     landing = Path(airflow_env["MQTTIDS_LANDING_URI"])
     generate(
         "--landing",
@@ -53,9 +49,19 @@ def test_scheduled_run_loads_its_landing_batch(airflow_env, db_conn, generate):
     scheduled_env = {**airflow_env, "MQTTIDS_MODELS": "xgb"}
     result = dags_test(scheduled_env, "2026-04-02")
     assert result.returncode == 0, result.stdout[-4000:]
-    expected = csv_counts(*sorted(day.glob("train*.csv")), *sorted(day.glob("test*.csv")))
-    assert packet_counts(db_conn, "2026-04-02") == expected
+    landed = csv_counts(*sorted(day.glob("train*.csv")), *sorted(day.glob("test*.csv")))
+    assert packet_counts(db_conn, "2026-04-02") == landed
     assert packet_counts(db_conn, "2026-04-01") == Counter()  # only its own day
     # A scheduled run retrains too, on its own batch (train_days defaults to 1).
     trained = "SELECT array_agg(model ORDER BY model) FROM mqtt.model_runs WHERE batch_from = '2026-04-02'"
     assert scalar(db_conn, trained) == ["xgb"]
+
+    # The rerun of that day loads the module's pair instead: its rows replace the landing batch's.
+    conf = {"train_uri": str(sample / "train70.csv"), "test_uri": str(sample / "test30.csv"), "models": []}
+    db_conn.rollback()  # end the checks' read transaction: the rerun's partition swap waits on it
+    rerun = dags_test(airflow_env, "2026-04-02", conf)
+    assert rerun.returncode == 0, rerun.stdout[-4000:]
+    reloaded = csv_counts(sample / "train70.csv", sample / "test30.csv")
+    assert reloaded != landed  # so an appended or a skipped reload shows
+    assert packet_counts(db_conn, "2026-04-02") == reloaded
+    assert scalar(db_conn, "SELECT count(*) FROM mqtt.ingest_batches WHERE batch_date = '2026-04-02'") == 1

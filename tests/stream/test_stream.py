@@ -283,21 +283,36 @@ def test_rule_sync_is_idempotent_and_removes_stale_rules(replay_server):
     assert live == {(tag, value) for tag, value in narrower.rules().items()}
 
 
+@pytest.fixture(scope="module")
+def airflow_home(tmp_path_factory, db_url) -> Path:
+    """One migrated Airflow home for the module's DAG runs (each run its own run id and topic)."""
+    from mqttids_airflow import local
+
+    home = tmp_path_factory.mktemp("airflow")
+    local.migrate({**local._environ(db_url), "AIRFLOW_HOME": str(home)})
+    return home
+
+
 def _dags_test(
-    tmp_path: Path, db_url: str, bootstrap: str, topic: str, conf: dict, env: dict | None = None
+    home: Path,
+    tmp_path: Path,
+    db_url: str,
+    bootstrap: str,
+    topic: str,
+    conf: dict,
+    env: dict | None = None,
 ) -> subprocess.CompletedProcess:
     from mqttids_airflow import local
 
     env = {
         **local._environ(db_url),
-        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW_HOME": str(home),
         "MQTTIDS_TASK_RETRIES": "0",
         "MQTTIDS_DATA_DIR": str(tmp_path / "data"),
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "MQTTIDS_STREAM_TOPIC": topic,
         **(env or {}),
     }
-    local.migrate(env)
     return subprocess.run(
         [local.AIRFLOW, "dags", "test", "mqtt_tweet_stream", "-c", json.dumps(conf)],
         env=env,
@@ -318,11 +333,13 @@ def _manual_replay_runs(conn) -> set[str]:
     return found
 
 
-def test_dag_runs_producer_consumer_and_chart(tmp_path, replay_file, kafka_bootstrap, db_url, db_conn, topic):
+def test_dag_runs_producer_consumer_and_chart(
+    airflow_home, tmp_path, replay_file, kafka_bootstrap, db_url, db_conn, topic
+):
     path, tweets = replay_file
     conf = {"replay_file": str(path), "duration": 60, "terms": ",".join(TERMS)}
     before = _manual_replay_runs(db_conn)  # other modules' runs share the session's database
-    result = _dags_test(tmp_path, db_url, kafka_bootstrap, topic, conf)
+    result = _dags_test(airflow_home, tmp_path, db_url, kafka_bootstrap, topic, conf)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     run_ids = sorted(_manual_replay_runs(db_conn) - before)
     assert len(run_ids) == 1, (run_ids, result.stdout[-3000:])
@@ -333,7 +350,7 @@ def test_dag_runs_producer_consumer_and_chart(tmp_path, replay_file, kafka_boots
 
 
 def test_dag_params_reach_the_stream_x_api_with_plurals_and_windows(
-    tmp_path, replay_file, kafka_bootstrap, db_url, db_conn, topic
+    airflow_home, tmp_path, replay_file, kafka_bootstrap, db_url, db_conn, topic
 ):
     """source=x_api: the real client path against the local X API stand-in, token from the connection."""
     path, tweets = replay_file
@@ -348,7 +365,7 @@ def test_dag_params_reach_the_stream_x_api_with_plurals_and_windows(
     terms = ",".join(TERMS)
     conf = {"source": "x_api", "plurals": True, "window_seconds": 30, "duration": 10, "terms": terms}
     try:
-        result = _dags_test(tmp_path, db_url, kafka_bootstrap, topic, conf, env)
+        result = _dags_test(airflow_home, tmp_path, db_url, kafka_bootstrap, topic, conf, env)
     finally:
         server.stop()
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
@@ -368,10 +385,11 @@ def test_dag_params_reach_the_stream_x_api_with_plurals_and_windows(
     assert stored(db_conn, run_id) == expected
 
 
-def test_dag_fails_fast_when_the_broker_is_down(tmp_path, replay_file, db_url, topic):
+def test_dag_fails_fast_when_the_broker_is_down(airflow_home, tmp_path, replay_file, db_url, topic):
     """The consumer's sensor must not wait out its 10-minute timeout for a producer that failed."""
     down = f"127.0.0.1:{_closed_port()}"
-    result = _dags_test(tmp_path, db_url, down, topic, {"replay_file": str(replay_file[0]), "duration": 60})
+    conf = {"replay_file": str(replay_file[0]), "duration": 60}
+    result = _dags_test(airflow_home, tmp_path, db_url, down, topic, conf)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert f"cannot reach Kafka at {down}" in output

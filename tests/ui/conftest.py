@@ -40,11 +40,14 @@ def landing(tmp_path_factory, generate):
 
 
 @pytest.fixture(scope="session")
-def airflow(tmp_path_factory, db_url, landing, kafka_bootstrap) -> Iterator[airflow_server.Airflow]:
+def airflow(
+    tmp_path_factory, db_url, landing, kafka_bootstrap, spark_submit_env
+) -> Iterator[airflow_server.Airflow]:
     if not browser.available():
         pytest.fail(f"{browser.CHROMIUM} not found: run `make system-deps` (scripts/system-deps-browser.sh)")
     home = tmp_path_factory.mktemp("airflow-ui")
     extra = {
+        **spark_submit_env,
         "MQTTIDS_LANDING_URI": str(landing),
         "MQTTIDS_DATA_DIR": str(tmp_path_factory.mktemp("data")),
         "MQTTIDS_ARTIFACTS_URI": str(tmp_path_factory.mktemp("artifacts")),
