@@ -77,3 +77,21 @@ def test_an_idle_connection_leaves_memory_and_returns_with_its_state(db_conn, tw
     assert pickle.dumps(replace(ended, place=None)) == pickle.dumps(replace(kept, place=None))
     # The capture's peers are counted alike whether or not a connection left memory.
     assert pickle.dumps(evicting.peers["site"]) == pickle.dumps(keeping.peers["site"])
+
+
+def test_a_restarted_consumer_that_reads_only_end_markers_closes_the_capture(db_conn, two_connections):
+    """After a restart, a batch of end markers alone reads the capture's connections back and
+    closes them; the capture's peers, not in memory and unchanged, are left as stored."""
+    a, _ = two_connections
+    name, tp = f"ends-only-{uuid.uuid4().hex[:6]}", TopicPartition("live-state", 0)
+    first = consumer.BatchScorer(db_conn, "live-state", name, [])
+    first.store({tp: as_records([producer.message("site", p) for p in a])}, consumer.ConsumeResult())
+    stored = pickle.dumps(first.peers["site"])
+
+    restarted = consumer.BatchScorer(db_conn, "live-state", name, [])
+    ends = as_records([producer.end_marker("site", 1)], len(a))
+    restarted.store({tp: ends}, consumer.ConsumeResult())
+    assert not restarted.connections and not restarted.peers
+    with db_conn.cursor() as cur:
+        cur.execute("SELECT state FROM mqtt.detection_peers WHERE consumer = %s", (name,))
+        assert [bytes(r[0]) for r in cur.fetchall()] == [stored]

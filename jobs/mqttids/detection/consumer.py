@@ -248,8 +248,11 @@ class BatchScorer:
             if touched:
                 rows = [(self.consumer, c, i, pickle.dumps(self.connections[(c, i)])) for c, i in touched]
                 execute_values(cur, STORE_STATE, rows, page_size=len(rows))
-                peers = [(self.consumer, c, pickle.dumps(self.peers[c])) for c in {c for c, _ in touched}]
-                execute_values(cur, STORE_PEERS, peers, page_size=len(peers))
+                # The peers of the captures whose packets came (a batch of end markers changes none).
+                changed = {c for c, _ in touched} & self.peers.keys()
+                peers = [(self.consumer, c, pickle.dumps(self.peers[c])) for c in changed]
+                if peers:
+                    execute_values(cur, STORE_PEERS, peers, page_size=len(peers))
             if dead:
                 execute_values(cur, f"INSERT INTO {DEAD_LETTERS} VALUES %s ON CONFLICT DO NOTHING", dead)
                 result.quarantined += len(dead)
