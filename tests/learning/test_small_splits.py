@@ -43,3 +43,8 @@ def test_a_network_fit_on_few_rows_gets_the_steps_of_a_large_one():
     assert tf_models.epoch_limits(33_334, min_steps=4000) == (30, 3)  # 131 batches an epoch: as before
     assert tf_models.epoch_limits(2_827, min_steps=4000) == (333, 33)  # 12 batches an epoch
     assert tf_models.epoch_limits(2_827, min_steps=0) == (30, 3)
+
+
+def test_the_step_budget_stops_at_a_ceiling_of_epochs():
+    assert tf_models.epoch_limits(218, min_steps=4000) == (400, 40)  # one batch: 4,000 steps uncapped
+    assert tf_models.epoch_limits(218, min_steps=0) == (30, 3)

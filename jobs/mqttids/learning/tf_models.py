@@ -46,6 +46,7 @@ SEED = 7
 BATCH = 256
 MAX_EPOCHS = 30  # the most epochs of a CV fit, and patience its early stopping's: on a large
 PATIENCE = 3  # sample; a fit on few rows gets MQTTIDS_NN_MIN_STEPS instead (epoch_limits)
+MAX_BUDGET_EPOCHS = 400  # the step budget's ceiling (epoch_limits)
 MIN_FULL_EPOCHS = 3
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -119,9 +120,16 @@ def epoch_limits(rows: int, min_steps: int) -> tuple[int, int]:
     Counted in epochs alone, a small split starves the networks: on the genuine corpus's 4,241
     train packets (17 batches an epoch) every fit hit 30 epochs still improving, and the test
     macro F1 rose from 0.466 at 30 epochs to 0.505 at 200 and 0.534 at 400 (dnn_narrow).
+
+    The budget stops at MAX_BUDGET_EPOCHS (patience a tenth of it): a few hundred rows are one
+    batch, and 4,000 one-step epochs are mostly Keras's per-epoch overhead. Uncapped, the
+    corpus's connection level (218 rows a fold) ran about 2,000 epochs per fit and kept
+    ``make run`` in train_tf for over an hour.
     """
     steps = max(1, math.ceil(rows / BATCH))
-    return max(MAX_EPOCHS, min_steps // steps), max(PATIENCE, min_steps // 10 // steps)
+    most = min(max(MAX_EPOCHS, min_steps // steps), MAX_BUDGET_EPOCHS)
+    patience = min(max(PATIENCE, min_steps // 10 // steps), MAX_BUDGET_EPOCHS // 10)
+    return most, patience
 
 
 def cross_validate(

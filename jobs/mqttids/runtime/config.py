@@ -194,9 +194,9 @@ NN_MIN_STEPS = Setting(
     "MQTTIDS_NN_MIN_STEPS",
     "4000",
     "Fewest gradient steps a Keras network's cross-validation fit may take: 30 epochs, or more where "
-    "the split is so small that 30 epochs are fewer steps (about 300 epochs on 5,000 train rows), with "
-    "patience a tenth of it. 4000 is 30 epochs of the default tuning sample, so large splits are not "
-    "affected; 0 keeps every split at 30 epochs (the test suite, for speed).",
+    "the split is so small that 30 epochs are fewer steps (about 300 epochs on 5,000 train rows), at "
+    "most 400 epochs, with patience a tenth of it. 4000 is 30 epochs of the default tuning sample, so "
+    "large splits are not affected; 0 keeps every split at 30 epochs (the test suite, for speed).",
 )
 
 # Placement: where the Spark jobs of the DAGs run. Read when the DAG file is parsed, because
