@@ -41,8 +41,10 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 # Tests write their inputs to temporary folders and read fixtures: allow those (and gs://) as inputs.
 INPUT_ROOTS = ["gs://", tempfile.gettempdir(), str(PROJECT_ROOT / "tests")]
 os.environ.setdefault("MQTTIDS_INPUT_ROOTS", ",".join(INPUT_ROOTS))
-# The suite's splits are tiny: its networks train 30 epochs, not the small-split step budget.
+# The suite's splits are tiny: its networks train 30 epochs, not the small-split step budget, and
+# logistic regression reads no quantile bins (they slow its fits; tests/detection fits them itself).
 os.environ.setdefault("MQTTIDS_NN_MIN_STEPS", "0")
+os.environ.setdefault("MQTTIDS_LR_BINS", "0")
 
 
 # How `make test` spreads the suite over pytest-xdist workers (--dist loadfile): a unit of work is

@@ -55,7 +55,10 @@ def run(tmp_path_factory) -> RunFolder:
 
 @pytest.fixture(scope="module")
 def level_features(spark, packets, run, batch) -> dict:
-    return levels.build(spark, packets, RUN_ID, run, batch, list(levels.LEVELS))
+    """Every level's features, asked for logistic regression's quantile bins (the suite's default is none)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MQTTIDS_LR_BINS", "8")
+        return levels.build(spark, packets, RUN_ID, run, batch, list(levels.LEVELS))
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +131,15 @@ def test_each_level_has_its_own_rows_and_columns_and_no_identifier(level_feature
     assert context.train_rows + context.test_rows == with_ids.count()
     assert windows.train_rows + windows.test_rows >= with_ids.select("connection_id").distinct().count()
     assert levels.folder_of(run, "connection").root == run.root + "/connection"
+
+
+def test_only_the_packet_level_gets_quantile_bins(level_features, run):
+    def columns(level: str) -> set[str]:
+        return set(ds.dataset(levels.folder_of(run, level).features("train"), format="parquet").schema.names)
+
+    assert features.BINNED in columns("packet")
+    assert features.BINNED not in columns("packet_context") | columns("connection")
+    assert [levels.lr_bins(level) for level in levels.LEVELS] == [0, 0, 0]  # the suite's setting, outside
 
 
 def _connections(uri: str, *columns: str):

@@ -45,7 +45,7 @@ from pyspark.sql import functions as F
 
 from mqttids.learning import distinct, folds
 from mqttids.learning.artifacts import RunFolder, write_json
-from mqttids.runtime import config, db
+from mqttids.runtime import db
 from mqttids.schema import COLUMNS, LABELS, NAMES, Kind
 from mqttids.warehouse import tables
 from mqttids.warehouse.batches import FETCH_SIZE, BatchRange, predicates
@@ -150,9 +150,10 @@ def build_pipeline(kept: list[str], bins: int) -> Pipeline:
     column cut at ``bins`` train quantiles and one-hot encoded. A linear model gives a column one
     slope; a class that lives in a middle range of a length or a gap (a SlowITe client's
     seconds-long pauses, a bruteforce CONNECT's length) needs a weight per range, which the trees
-    and networks find by themselves. With ``bins`` 0 (MQTTIDS_LR_BINS's default, as the bins slow
-    LR's fits) there is no ``features_binned`` and LR reads ``features_scaled`` (:func:`lr_input`),
-    so no copy of the scaled vector is written. Measured on the genuine corpus: docs/learning.md.
+    and networks find by themselves. With ``bins`` 0 (every level but ``packet``:
+    :func:`mqttids.learning.levels.lr_bins`) there is no ``features_binned`` and LR reads
+    ``features_scaled`` (:func:`lr_input`), so no copy of the scaled vector is written. Measured
+    on the genuine corpus: docs/learning.md.
     """
     categorical = [c for c in kept if is_categorical(c)]
     numeric = [c for c in kept if c not in categorical]
@@ -272,12 +273,14 @@ def build(
     folder: RunFolder,
     batches: BatchRange,
     candidates: tuple[str, ...] = CANDIDATES,
+    bins: int = 0,
 ):
     """Fit on train, transform both splits, write Parquet and metadata; return the summary.
 
-    ``packets`` are the rows of one feature level (:mod:`mqttids.learning.levels`) and
-    ``candidates`` the columns its models may get; the test split must share no connection
-    with train, and train rows get their cross-validation group (:mod:`mqttids.learning.folds`).
+    ``packets`` are the rows of one feature level (:mod:`mqttids.learning.levels`),
+    ``candidates`` the columns its models may get and ``bins`` logistic regression's quantile
+    bins (:func:`build_pipeline`); the test split must share no connection with train, and
+    train rows get their cross-validation group (:mod:`mqttids.learning.folds`).
     """
     packets = folds.with_connection(packets.withColumn("label", label_column()))
     train = folds.with_groups(packets.where(F.col("split") == "train").drop("split")).cache()
@@ -289,7 +292,7 @@ def build(
         log.info("column %-28s %-7s %s", d.column, d.action, d.reason)
     weights = class_weights(train)
     log.info("class weights (balanced): %s", {k: round(v, 3) for k, v in weights.items()})
-    model = build_pipeline(kept, int(config.LR_BINS.get())).fit(train)
+    model = build_pipeline(kept, bins).fit(train)
     model.write().overwrite().save(folder.pipeline)
 
     seen = train.select(vector_key(kept).alias("key")).distinct().withColumn("seen", F.lit(True))
