@@ -32,6 +32,7 @@ __all__ = [
     "IDENTIFIERS",
     "LEVELS",
     "ConnectionState",
+    "capture_key",
     "connection_key",
     "connection_windows",
     "packet_context",
@@ -148,7 +149,7 @@ def packet_context(packets: DataFrame) -> DataFrame:
     return _with_peers(staged).drop(_T, _CLOSES)
 
 
-def _capture_of(packets: DataFrame) -> list[Column]:
+def capture_key(packets: DataFrame) -> list[Column]:
     """The columns that name a packet's capture. Ingest numbers a batch's captures in the high
     32 bits of connection_id (file number << 32 | tcp.stream); detection's frames name it in
     ``capture`` (their connection_id is the tcp.stream, so its high bits are 0)."""
@@ -159,7 +160,7 @@ def _capture_of(packets: DataFrame) -> list[Column]:
 def _with_peers(staged: DataFrame) -> DataFrame:
     """``staged`` plus the peers' features: counts over its capture, rows so far in (capture
     time, connection, position) order, less the rows a whole window older."""
-    capture = Window.partitionBy(*_capture_of(staged))
+    capture = Window.partitionBy(*capture_key(staged))
     so_far = capture.orderBy(_T, "connection_id", "connection_seq").rowsBetween(
         Window.unboundedPreceding, Window.currentRow
     )

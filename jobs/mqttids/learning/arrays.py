@@ -17,7 +17,7 @@ import pyarrow.dataset as ds
 
 from mqttids.learning.artifacts import local_path
 from mqttids.learning.distinct import COPIES, thin
-from mqttids.learning.folds import GROUP
+from mqttids.learning.folds import GROUP, check_folds
 from mqttids.learning.tuning import MIN_CLASS_ROWS, WEIGHTINGS
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,8 @@ def sample(uri: str, size: int, rows: int, weighting: str, rng: np.random.Genera
 
 
 def group_folds(groups: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train, validation) indices of k folds by ``cv_group % k``: a connection stays in one fold."""
+    """(train, validation) indices of k folds by ``cv_group % k``: a connection (or capture)
+    stays in one fold."""
     fold_of = np.mod(groups, k)
+    check_folds(len(np.unique(fold_of)), k)
     return [(np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f)) for f in range(k)]

@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 
 from mqttids.learning import distinct, features, grids, tracking
 from mqttids.learning.artifacts import RunFolder, read_json
-from mqttids.learning.folds import fold_of
+from mqttids.learning.folds import check_folds, fold_of
 from mqttids.learning.metrics import MacroF1Evaluator
 from mqttids.learning.tuning import FOLDS, WEIGHTINGS, Stopwatch, TrainingRecord, stratified_sample
 
@@ -88,8 +88,8 @@ def tuning_sample(rows: DataFrame, tune_rows: int, folds: int, weighting: str) -
     Weighed after sampling: a distinct row's copies are thinned by the sample, and its weight
     must count the copies it kept (weighed before, a row of 3,000 copies that kept 5 still
     weighed 3,000: at 20M rows, a few such rows outweighed the rest of the sample).
-    Folds are by connection (:mod:`mqttids.learning.folds`): no connection is on both sides of a
-    fold. As many partitions as cores: a sample keeps every partition of the split it came from,
+    Folds are by connection or capture (:mod:`mqttids.learning.folds`): none is on both sides of
+    a fold. As many partitions as cores: a sample keeps every partition of the split it came from,
     and each pass of a tree merges split statistics from every partition, however few rows it has.
     """
     cores = rows.sparkSession.sparkContext.defaultParallelism
@@ -137,6 +137,7 @@ def _train(spark, name, folder, size, grid_file, tune_rows, folds, weighting) ->
     )
     sample = tuning_sample(rows, tune_rows, folds, weighting).cache()
     tune_count, tune_distinct = distinct.rows_in(sample), sample.count()
+    check_folds(sample.select(FOLD).distinct().count(), folds)
     log.info(
         "%s: %d candidates x %d folds on %s rows (%s distinct)",
         name,
