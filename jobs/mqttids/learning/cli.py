@@ -9,14 +9,14 @@ from collections.abc import Callable, Sequence
 
 from mlflow.exceptions import MlflowException
 
-from mqttids.learning import grids, levels, tracking, tuning
+from mqttids.learning import folds, grids, levels, tracking, tuning
 from mqttids.learning.artifacts import RunFolder
 from mqttids.runtime import config
 
 
 def _folds(text: str) -> int:
-    if not text.isdigit() or int(text) < 3:
-        raise argparse.ArgumentTypeError(f"{text!r}: cross-validation needs at least 3 folds")
+    if not text.isdigit() or int(text) < folds.MIN_FOLDS:
+        raise argparse.ArgumentTypeError(f"{text!r}: cross-validation needs at least {folds.MIN_FOLDS} folds")
     return int(text)
 
 

@@ -11,7 +11,7 @@ same connections is a memory test. The features step therefore
   (:func:`fold_of`), so each class's connections are spread evenly over any number of folds and
   no connection is split.
 * groups whole captures instead, ranked the same way, when every train capture holds one class
-  and every class has at least :data:`MIN_CAPTURES` of them (a corpus built several times, or
+  and every class has at least :data:`MIN_FOLDS` of them (a corpus built several times, or
   several captures per behaviour). Connections of one capture share its conditions (the
   broker, the clients' timing, and the peers' features, which count the capture's traffic), so
   a fold that validates on connections whose capture it trained on scores a model on what it
@@ -43,7 +43,7 @@ GROUP = "cv_group"
 CONNECTION = "connection"
 SEED = 7
 ROW_GROUPS = 60
-MIN_CAPTURES = 3  # the fewest folds a trainer takes (--folds): fewer captures, folds by connection
+MIN_FOLDS = 3  # the fewest folds a trainer takes (--folds); folds by capture need as many per class
 _CAPTURE = "_cv_capture"
 
 
@@ -76,13 +76,14 @@ def check_disjoint(train: DataFrame, test: DataFrame) -> None:
 
 def with_groups(train: DataFrame) -> DataFrame:
     """``train`` (with ``connection`` and ``target``) plus ``cv_group``; see the module docstring."""
+    if "connection_id" in train.columns:
+        train = train.withColumn(_CAPTURE, _capture_column(train))
     unit = _CAPTURE if _by_capture(train) else CONNECTION
-    keyed = train.withColumn(_CAPTURE, _capture_column(train)) if unit == _CAPTURE else train
-    units = keyed.where(F.col(unit).isNotNull()).groupBy(unit).agg(F.min("target").alias("_t"))
+    units = train.where(F.col(unit).isNotNull()).groupBy(unit).agg(F.min("target").alias("_t"))
     order = Window.partitionBy("_t").orderBy(F.xxhash64(unit, F.lit(SEED)), unit)
     ranked = units.select(unit, (F.row_number().over(order) - 1).alias(GROUP))
     rowwise = F.pmod(F.xxhash64(F.monotonically_increasing_id(), F.lit(SEED)), F.lit(ROW_GROUPS))
-    grouped = keyed.join(F.broadcast(ranked), unit, "left").withColumn(
+    grouped = train.join(F.broadcast(ranked), unit, "left").withColumn(
         GROUP, F.coalesce(F.col(GROUP), rowwise).cast("long")
     )
     return grouped.drop(_CAPTURE)
@@ -94,17 +95,17 @@ def _capture_column(df: DataFrame) -> Column:
 
 
 def _by_capture(train: DataFrame) -> bool:
-    """Whether every capture holds one class and every class has MIN_CAPTURES captures or more."""
-    if "connection_id" not in train.columns:
+    """Whether every capture (``_CAPTURE``) holds one class and every class has MIN_FOLDS or more."""
+    if _CAPTURE not in train.columns:
         return False
     captures = (
-        train.where(F.col("connection_id").isNotNull())
-        .groupBy(_capture_column(train).alias(_CAPTURE))
+        train.where(F.col(_CAPTURE).isNotNull())
+        .groupBy(_CAPTURE)
         .agg(F.countDistinct("target").alias("classes"), F.min("target").alias("target"))
     )
     per_class = captures.groupBy("target").agg(F.count("*").alias("n"), F.max("classes").alias("classes"))
     stats = per_class.collect()
-    by_capture = bool(stats) and all(r["classes"] == 1 and r["n"] >= MIN_CAPTURES for r in stats)
+    by_capture = bool(stats) and all(r["classes"] == 1 and r["n"] >= MIN_FOLDS for r in stats)
     fewest = min((r["n"] for r in stats), default=0)
     log.info(
         "cross-validation folds group %s (%d captures in the class with fewest)",
