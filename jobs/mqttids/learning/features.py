@@ -283,7 +283,12 @@ def build(
     train rows get their cross-validation group (:mod:`mqttids.learning.folds`).
     """
     packets = folds.with_connection(packets.withColumn("label", label_column()))
-    train = folds.with_groups(packets.where(F.col("split") == "train").drop("split")).cache()
+    # Cached before grouping: the groups read the train rows twice (which captures, then their
+    # ranks), and each read of an uncached level re-runs its whole lineage from the warehouse.
+    rows = packets.where(F.col("split") == "train").drop("split").cache()
+    train = folds.with_groups(rows).cache()
+    train.count()  # materialised, so the ungrouped copy can go
+    rows.unpersist()
     test = packets.where(F.col("split") == "test").drop("split").cache()
     folds.check_disjoint(train, test)
     decisions = choose_columns(train, candidates)
