@@ -282,14 +282,14 @@ def build(
     bins (:func:`build_pipeline`); the test split must share no connection with train, and
     train rows get their cross-validation group (:mod:`mqttids.learning.folds`).
     """
-    packets = folds.with_connection(packets.withColumn("label", label_column()))
-    # Cached before grouping: the groups read the train rows twice (which captures, then their
-    # ranks), and each read of an uncached level re-runs its whole lineage from the warehouse.
-    rows = packets.where(F.col("split") == "train").drop("split").cache()
-    train = folds.with_groups(rows).cache()
-    train.count()  # materialised, so the ungrouped copy can go
-    rows.unpersist()
+    # Cached before the split: each read of an uncached level re-runs its whole lineage from the
+    # warehouse (the context level's windows span both splits), and the split, the folds'
+    # grouping (which captures, then their ranks) and the test rows would read it four times.
+    packets = folds.with_connection(packets.withColumn("label", label_column())).cache()
+    train = folds.with_groups(packets.where(F.col("split") == "train").drop("split")).cache()
     test = packets.where(F.col("split") == "test").drop("split").cache()
+    train.count(), test.count()  # materialised, so the unsplit copy can go
+    packets.unpersist()
     folds.check_disjoint(train, test)
     decisions = choose_columns(train, candidates)
     kept = [d.column for d in decisions if d.action == "kept"]
