@@ -27,7 +27,7 @@ from mqttids.connection.features import (
     window_seconds,
 )
 from mqttids.detection import champions
-from mqttids.learning import features, tracking
+from mqttids.learning import features, tracking, xgb_models
 from mqttids.warehouse.batches import BatchRange
 
 
@@ -62,7 +62,7 @@ def _pipeline(kept: list[str]) -> Pipeline:
 # Each flavour's packages, pinned as the trainers pin them: without them MLflow infers the
 # requirements by loading the model in a fresh interpreter (for Spark, a second JVM): 16-18 s a
 # Spark model against 0.7 s pinned, measured side by side beside a running pipeline.
-PACKAGES = {"spark": ("pyspark",), "xgboost": ("xgboost-cpu",), "keras": ("tensorflow", "keras")}
+PACKAGES = {"spark": ("pyspark",), "xgboost": (xgb_models.PACKAGE,), "keras": ("tensorflow", "keras")}
 
 
 def register(client, model, level: str, kind: str = "spark", pipeline: Path | None = None) -> str:

@@ -288,7 +288,8 @@ def build(
     packets = folds.with_connection(packets.withColumn("label", label_column())).cache()
     train = folds.with_groups(packets.where(F.col("split") == "train").drop("split")).cache()
     test = packets.where(F.col("split") == "test").drop("split").cache()
-    train.count(), test.count()  # materialised, so the unsplit copy can go
+    train_rows = train.count()  # train and test materialised, so the unsplit copy can go
+    test.count()
     packets.unpersist()
     folds.check_disjoint(train, test)
     decisions = choose_columns(train, candidates)
@@ -326,7 +327,7 @@ def build(
         columns=decisions,
         class_counts={r["target"]: r["count"] for r in train.groupBy("target").count().collect()},
         class_weights=weights,
-        train_rows=train.count(),
+        train_rows=train_rows,
         distinct_train_rows=spark.read.parquet(folder.features(distinct.SPLIT)).count(),
         test_rows=written_test.count(),
         unseen_test_rows=written_test.where("unseen").count(),
