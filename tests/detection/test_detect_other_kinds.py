@@ -2,7 +2,8 @@
 
 The learning stage registers those as the model in its MLflow flavour plus the run's fitted
 ``feature_pipeline`` artifact (tagged ``mqttids.kind``), so detection has to fetch both, make
-the features with that pipeline and call the model outside Spark. Each test registers such a
+the features with that pipeline and call the model outside Spark, fed the vector it was trained
+on (``mqttids.input``: a packet-level network reads the quantile bins). Each test registers such a
 champion under its own registered-model name (the session's Spark champions stay as they are)
 and scores a corpus capture under a name of its own. Expected: each connection's class and
 mean probabilities from the model kept in memory, on features made here from tshark's export.
@@ -21,14 +22,16 @@ from pyspark.ml.functions import vector_to_array
 from detection.training import corpus_train, feature_stages, register
 from mqttids.capture import tshark
 from mqttids.detection import frames, levels, packets
+from mqttids.learning import features
 from mqttids.runtime import db, tracking_server
 from mqttids.schema import LABELS
 
-KINDS = ("xgboost", "keras")
+# case: (kind, quantile bins of the feature pipeline; with bins the model reads features_binned)
+CASES = {"xgboost": ("xgboost", 0), "keras": ("keras", 0), "keras_binned": ("keras", 16)}
 
 
-def _vectors(frame) -> np.ndarray:
-    rows = frame.select(vector_to_array("features_scaled", "float32").alias("x")).collect()
+def _vectors(frame, reads: str) -> np.ndarray:
+    rows = frame.select(vector_to_array(reads, "float32").alias("x")).collect()
     return np.asarray([r.x for r in rows], dtype=np.float32)
 
 
@@ -55,7 +58,9 @@ def _fit(kind: str, x: np.ndarray, y: np.ndarray):
     return model, lambda m: np.asarray(model.predict_on_batch(m))
 
 
-def _expected(spark, fitted, predict, capture: Path, port: int, work: Path) -> dict[int, np.ndarray]:
+def _expected(
+    spark, fitted, predict, reads: str, capture: Path, port: int, work: Path
+) -> dict[int, np.ndarray]:
     """Each connection's mean class probabilities, by the in-memory model on tshark's export."""
     csv = tshark.convert(capture, work / f"{capture.stem}.csv", [port]).output
     rows = list(packets.read_export(csv))
@@ -63,37 +68,40 @@ def _expected(spark, fitted, predict, capture: Path, port: int, work: Path) -> d
     made = fitted.transform(frame).orderBy("connection_id", "connection_seq").cache()
     ids = [r.connection_id for r in made.select("connection_id").collect()]
     by_connection = defaultdict(list)
-    for connection, p in zip(ids, predict(_vectors(made)), strict=True):
+    for connection, p in zip(ids, predict(_vectors(made, reads)), strict=True):
         by_connection[connection].append(p)
     made.unpersist()
     return {c: np.mean(ps, axis=0) for c, ps in by_connection.items()}
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("case", CASES)
 def test_a_champion_that_is_not_spark_scores_a_capture(
-    kind, spark, db_url, corpus, corpus_packets, unlabelled, mlflow_server, run_job, tmp_path, monkeypatch
+    case, spark, db_url, corpus, corpus_packets, unlabelled, mlflow_server, run_job, tmp_path, monkeypatch
 ):
-    name = f"mqtt_ids_{kind}_packet"
+    kind, bins = CASES[case]
+    name = f"mqtt_ids_{case}_packet"
     monkeypatch.setenv("MQTTIDS_MLFLOW_MODEL", name)
     train, kept = corpus_train(spark, db_url, corpus_packets)
-    fitted = feature_stages(kept).fit(train)
+    fitted = (features.build_pipeline(kept, bins) if bins else feature_stages(kept)).fit(train)
+    reads = features.BINNED if bins else "features_scaled"
     y = np.asarray([r.label for r in train.select("label").collect()], dtype=np.int64)
-    model, predict = _fit(kind, _vectors(fitted.transform(train)), y)
+    model, predict = _fit(kind, _vectors(fitted.transform(train), reads), y)
     train.unpersist()
     pipeline = tmp_path / "pipeline"
     fitted.write().save(str(pipeline))
-    version = register(tracking_server.connect(mlflow_server["uri"]), model, "packet", kind, pipeline)
+    client = tracking_server.connect(mlflow_server["uri"])
+    version = register(client, model, "packet", kind, pipeline, reads if bins else None)
 
     folder = tmp_path / "landing"
     folder.mkdir()
-    capture = folder / f"{kind}-site.pcap"
+    capture = folder / f"{case}-site.pcap"
     shutil.copy(sorted(unlabelled.glob("*.pcap"))[0], capture)
     shutil.copy(unlabelled / "corpus.json", folder)
-    args = ("--captures", str(folder), "--levels", "packet", "--run-id", kind, "--db-url", db_url)
+    args = ("--captures", str(folder), "--levels", "packet", "--run-id", case, "--db-url", db_url)
     code, _, err = run_job(*args)
     assert code == 0, err
 
-    expected = _expected(spark, fitted, predict, capture, corpus.mqtt_port, tmp_path)
+    expected = _expected(spark, fitted, predict, reads, capture, corpus.mqtt_port, tmp_path)
     conn = db.connect(db_url)
     try:
         with conn.cursor() as cur:

@@ -17,6 +17,7 @@ from detection.training import corpus_train
 from mqttids.detection import local_model
 from mqttids.detection.local_model import LocalModel, padded
 from mqttids.learning import features
+from mqttids.schema import LABELS
 from mqttids.warehouse.batches import BatchRange
 
 
@@ -50,3 +51,26 @@ def test_a_logistic_regression_on_binned_features_scores_as_in_spark(spark, db_u
     np.testing.assert_allclose(got, padded(want), rtol=0, atol=1e-9)
     assert len({row.argmax() for row in got}) > 1  # the model tells classes apart, not a constant
     train.unpersist()
+
+
+def test_a_network_reads_the_vector_it_was_trained_on(spark, db_url, corpus_packets, tmp_path):
+    """A Keras champion of the packet level reads the binned vector: the export hands it that one."""
+    train, kept = corpus_train(spark, db_url, corpus_packets)
+    fitted = features.build_pipeline(kept, 16).fit(train)
+    train.unpersist()
+    fitted.write().save(str(tmp_path / "pipeline"))
+    test = features.read_packets(spark, db_url, BatchRange.single(corpus_packets)).where("split = 'test'")
+    test = test.orderBy("connection_id", "connection_seq").limit(200)
+    made = fitted.transform(test)
+    binned = np.array([r.x for r in made.select(vector_to_array(features.BINNED).alias("x")).collect()])
+    scaled_size = made.select("features_scaled").first()[0].size
+    assert binned.shape[1] > scaled_size
+    weights = np.random.default_rng(7).normal(size=(binned.shape[1], len(LABELS)))
+
+    def network(x: np.ndarray) -> np.ndarray:  # a fixed softmax layer, as a network's last one
+        z = np.exp(x @ weights)
+        return z / z.sum(axis=1, keepdims=True)
+
+    rows = [r.asDict() for r in test.collect()]
+    got = LocalModel.read(tmp_path / "pipeline", network=network, reads=features.BINNED).probabilities(rows)
+    np.testing.assert_allclose(got, padded(network(binned.astype(np.float32))), rtol=1e-5, atol=1e-9)

@@ -65,13 +65,18 @@ def _pipeline(kept: list[str]) -> Pipeline:
 PACKAGES = {"spark": ("pyspark",), "xgboost": (xgb_models.PACKAGE,), "keras": ("tensorflow", "keras")}
 
 
-def register(client, model, level: str, kind: str = "spark", pipeline: Path | None = None) -> str:
+def register(
+    client, model, level: str, kind: str = "spark", pipeline: Path | None = None, reads: str | None = None
+) -> str:
     """Log ``model`` (in the MLflow flavour named by ``kind``: spark, xgboost or keras) in a run of
     its level, with the feature ``pipeline`` folder beside it for a non-Spark model; register it
-    as the level's model, tag its kind, make it @champion. Returns its version."""
+    as the level's model, tag its kind (and the vector it ``reads``, if given), make it @champion.
+    Returns its version."""
     import mlflow
 
-    experiment = client.create_experiment(f"detection-tests-{level}-{kind}")
+    title = f"detection-tests-{level}-{kind}"  # one per level and kind, shared by the tests that use it
+    existing = client.get_experiment_by_name(title)
+    experiment = existing.experiment_id if existing else client.create_experiment(title)
     with mlflow.start_run(experiment_id=experiment, tags={"mqttids.feature_level": level}) as run:
         flavour = importlib.import_module(f"mlflow.{kind}")
         flavour.log_model(model, "model", pip_requirements=tracking.pip_requirements(*PACKAGES[kind]))
@@ -80,6 +85,8 @@ def register(client, model, level: str, kind: str = "spark", pipeline: Path | No
     name = champions.registered_name(level)
     version = mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
     client.set_model_version_tag(name, version.version, champions.TAG_KIND, kind)
+    if reads:
+        client.set_model_version_tag(name, version.version, champions.TAG_INPUT, reads)
     client.set_registered_model_alias(name, champions.ALIAS, version.version)
     return str(version.version)
 

@@ -79,7 +79,7 @@ def _key(model: str, level: str) -> tracking.RunKey:
 
 @pytest.fixture(scope="module")
 def trained(spark, level_features, run, grid_file, client) -> dict:
-    """Every model at both connection levels, and xgb at the packet level too."""
+    """Every model at both connection levels, and xgb and dnn_narrow at the packet level too."""
     records = {}
     for level in levels.LEVELS:
         folder = levels.folder_of(run, level)
@@ -87,8 +87,11 @@ def trained(spark, level_features, run, grid_file, client) -> dict:
         records[("xgb", level)] = xgb_models.train(
             "xgb", folder, "quick", grid_file, key=_key("xgb", level), **common
         )
-        if level == "packet":
-            continue  # lr, rf and the networks train at the packet level in test_learning.py
+        if level == "packet":  # with bins here, which dnn_narrow reads (lr and rf: test_learning.py)
+            records[("dnn_narrow", level)] = tf_models.train(
+                "dnn_narrow", folder, "quick", grid_file, key=_key("dnn_narrow", level), **common
+            )
+            continue
         for name in spark_models.MODELS:
             records[(name, level)] = spark_models.train(
                 spark, name, folder, "quick", grid_file, key=_key(name, level), **common
@@ -201,7 +204,7 @@ def test_every_model_trains_and_is_registered_at_each_level(evaluated, trained, 
     for level, (results, decision) in evaluated.items():
         registered = tracking.registered_name(level, PACKET_MODEL)
         versions = client.search_model_versions(f"name = '{registered}'")
-        expected = {"xgb"} if level == "packet" else {"lr", "rf", "dnn_narrow", "xgb"}
+        expected = {"xgb", "dnn_narrow"} if level == "packet" else {"lr", "rf", "dnn_narrow", "xgb"}
         assert {v.tags[tracking.TAG_MODEL] for v in versions} == expected
         assert {v.tags[tracking.TAG_LEVEL] for v in versions} == {level}
         assert decision.promoted and tracking.champion_version(client, registered) is not None
@@ -222,7 +225,7 @@ def test_every_model_trains_and_is_registered_at_each_level(evaluated, trained, 
         matrix_rows = dict(cur.fetchall())
         cur.execute("SELECT DISTINCT slot, level FROM mqtt.champion_decisions WHERE run_id = %s", (RUN_ID,))
         slots = set(cur.fetchall())
-    assert rows["packet"][0] == 1 and rows["packet_context"][0] == rows["connection"][0] == 4
+    assert rows["packet"][0] == 2 and rows["packet_context"][0] == rows["connection"][0] == 4
     assert all(recalls == models * 6 for models, recalls in rows.values())
     assert {level for level in matrix_rows} == set(levels.LEVELS)
     assert slots == {(tracking.registered_name(level, PACKET_MODEL), level) for level in levels.LEVELS}
@@ -245,3 +248,39 @@ def test_the_champion_of_a_level_is_rescored_from_packets(db_url, evaluated, run
         db_url, meta, levels.folder_of(run, level), client, registered, holder, level
     )
     assert score == pytest.approx(holder.macro_f1, abs=1e-9)
+
+
+def test_the_networks_read_the_quantile_bins_where_the_level_has_them(
+    db_url, evaluated, trained, level_features, run, client
+):
+    """At the packet level (bins) dnn_narrow reads features_binned and XGBoost features_scaled; at
+    the levels without bins both read features_scaled. The run and its version say which, and the
+    packet-level network, made champion, is rescored from packets through the binned vector."""
+    import mlflow.keras
+
+    packet = level_features["packet"]
+    assert packet.binned_size > packet.feature_size and level_features["connection"].binned_size == 0
+    for (name, level), record in trained.items():
+        if record.kind == "spark":
+            continue
+        binned = (name, level) == ("dnn_narrow", "packet")
+        assert client.get_run(record.mlflow_run_id).data.tags[tracking.TAG_INPUT] == (
+            features.BINNED if binned else "features_scaled"
+        ), (name, level)
+    network = trained[("dnn_narrow", "packet")]
+    assert network.params["input"] == features.BINNED
+    width = mlflow.keras.load_model(f"runs:/{network.mlflow_run_id}/model").inputs[0].shape[-1]
+    assert width == packet.binned_size
+
+    registered = tracking.registered_name("packet", PACKET_MODEL)
+    (version,) = client.search_model_versions(f"name = '{registered}' AND run_id = '{network.mlflow_run_id}'")
+    assert version.tags[tracking.TAG_INPUT] == features.BINNED
+    was = tracking.champion_version(client, registered).version
+    client.set_registered_model_alias(registered, tracking.CHAMPION_ALIAS, version.version)
+    try:
+        holder = evaluation.champion.current(client, registered)
+        meta = read_json(run.features_meta)
+        score = evaluation.rescore_champion(db_url, meta, run, client, registered, holder)
+        assert score == pytest.approx(holder.macro_f1, abs=1e-9)
+    finally:
+        client.set_registered_model_alias(registered, tracking.CHAMPION_ALIAS, was)

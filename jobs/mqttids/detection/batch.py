@@ -5,7 +5,7 @@ in Spark tasks, one each, in parallel (on Dataproc on the cluster's nodes, which
 themselves). For each input: parse its packets in Spark tasks, add the connection columns, and
 for each level with a champion make that level's rows, let the champion's own fitted pipeline
 and classifier score them (in its flavour: Spark ML, or Keras and XGBoost fed the pipeline's
-standardised vector), and reduce them to one detection per connection (per window at the
+vector they were trained on), and reduce them to one detection per connection (per window at the
 connection level). The per-packet levels give a connection the class of the mean of its
 packets' probabilities. All levels of one capture are written in one transaction that replaces
 the capture's earlier rows.
@@ -59,7 +59,7 @@ def _scored_rows(champion: champions.Champion, frame: DataFrame, keys: list[str]
         return
     network = champion.network()
     pipeline = PipelineModel.load(str(champion.feature_pipeline))
-    made = pipeline.transform(frame).select(*keys, vector_to_array("features_scaled", "float32").alias("x"))
+    made = pipeline.transform(frame).select(*keys, vector_to_array(champion.reads, "float32").alias("x"))
     rows = made.toLocalIterator(prefetchPartitions=True)
     while chunk := list(islice(rows, CHUNK)):
         probabilities = network(np.asarray([r[-1] for r in chunk], dtype=np.float32))

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 ALIAS = "champion"
 TAG_KIND = "mqttids.kind"  # the learning stage's version tags: "spark", "keras" or "xgboost"
+TAG_INPUT = "mqttids.input"  # and a Keras or XGBoost model's input vector of the pipeline
+SCALED_VECTOR = "features_scaled"  # the input of versions tagged before there was a choice
 FEATURE_PIPELINE = "feature_pipeline"  # run artifact: the fitted feature pipeline
 SPARK_MODEL_DIR = "sparkml"  # where MLflow's Spark flavour keeps the PipelineModel
 
@@ -47,6 +49,7 @@ class Champion:
     kind: str
     mlflow_run_id: str
     folder: Path  # the downloaded model
+    reads: str = SCALED_VECTOR  # a Keras or XGBoost champion's input vector of its pipeline
 
     @property
     def spark_model(self) -> Path:
@@ -64,7 +67,7 @@ class Champion:
 
     def network(self):
         """A non-Spark champion's classifier in its MLflow flavour, as a function of the
-        standardised vector ``x`` (float32 rows) to class probabilities."""
+        vector it reads (``reads``, float32 rows) to class probabilities."""
         if self.kind == "keras":
             import mlflow.keras
 
@@ -105,7 +108,8 @@ def fetch(client, level: str, into: Path) -> Champion | None:
     download_artifacts(artifact_uri=f"models:/{name}/{version.version}", dst_path=str(folder / "model"))
     if kind != "spark":
         download_artifacts(run_id=version.run_id, artifact_path=FEATURE_PIPELINE, dst_path=str(folder))
-    champion = Champion(level, name, str(version.version), kind, version.run_id, folder)
+    reads = version.tags.get(TAG_INPUT, SCALED_VECTOR)
+    champion = Champion(level, name, str(version.version), kind, version.run_id, folder, reads)
     log.info("level %s: scoring with %s (%s, MLflow run %s)", level, champion.label, kind, version.run_id)
     return champion
 

@@ -136,7 +136,7 @@ def scorers(client, into, levels: tuple[str, ...] = LIVE_LEVELS) -> list[Scorer]
     out = []
     for c in found:
         network = c.network() if c.kind != "spark" else None
-        out.append(Scorer(c, LocalModel.read(c.feature_pipeline, network=network)))
+        out.append(Scorer(c, LocalModel.read(c.feature_pipeline, network=network, reads=c.reads)))
     return out
 
 

@@ -3,11 +3,11 @@
 The live consumer scores every packet within a second of its arrival; a Spark job per
 micro-batch would spend most of that second planning. So the consumer reads the fitted stages
 Spark ML saved (the same files MLflow holds for the champion: indexer labels, one-hot sizes,
-scaler mean and std, quantile splits, logistic-regression coefficients, random-forest nodes) and applies them
-with numpy, exactly as Spark's own ``transform`` would. A Keras or XGBoost champion reads the
-standardised vector the same way and predicts in process. A stage this module does not know is refused with
-its class name, never approximated; tests/detection checks the probabilities against Spark's
-on the corpus.
+scaler mean and std, quantile splits, logistic-regression coefficients, random-forest nodes)
+and applies them with numpy, exactly as Spark's own ``transform`` would. A Keras or XGBoost
+champion reads the vector it was trained on (standardised, or with quantile bins) the same way
+and predicts in process. A stage this module does not know is refused with its class name,
+never approximated; tests/detection checks the probabilities against Spark's on the corpus.
 """
 
 from __future__ import annotations
@@ -371,10 +371,13 @@ class LocalModel:
 
     @classmethod
     def read(
-        cls, pipeline_dir: str | Path, network: Callable[[np.ndarray], np.ndarray] | None = None
+        cls,
+        pipeline_dir: str | Path,
+        network: Callable[[np.ndarray], np.ndarray] | None = None,
+        reads: str = "features_scaled",
     ) -> LocalModel:
         """A saved PipelineModel: its last stage is the classifier, unless ``network`` (a Keras or
-        XGBoost champion as a function of the standardised vector) is given."""
+        XGBoost champion as a function of the pipeline's vector ``reads``) is given."""
         stages = []
         for stage_dir in _stage_dirs(Path(pipeline_dir)):
             meta = _metadata(stage_dir)
@@ -383,7 +386,7 @@ class LocalModel:
                 raise UnsupportedStage(f"{meta['class']} ({stage_dir.name}) cannot be run outside Spark")
             stages.append((meta["class"], reader(meta, stage_dir)))
         if network is not None:
-            classify = _network(network)
+            classify = _network(network, reads)
             transformers = [s for _, s in stages]
         else:
             if not stages or stages[-1][0] not in CLASSIFIERS:
@@ -403,9 +406,9 @@ class LocalModel:
         return padded(np.asarray(self.classify(frame), dtype=np.float64))
 
 
-def _network(network: Callable[[np.ndarray], np.ndarray]) -> Callable[[Columns], np.ndarray]:
+def _network(network: Callable[[np.ndarray], np.ndarray], reads: str) -> Callable[[Columns], np.ndarray]:
     def classify(frame: Columns) -> np.ndarray:
-        return network(frame["features_scaled"].astype(np.float32))
+        return network(frame[reads].astype(np.float32))
 
     return classify
 

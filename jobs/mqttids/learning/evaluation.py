@@ -135,7 +135,7 @@ def rescore_champion(
     import mlflow.spark
     from pyspark.ml import PipelineModel
 
-    from mqttids.learning import features, levels, tf_models, xgb_models
+    from mqttids.learning import arrays, features, levels, tf_models, xgb_models
     from mqttids.runtime.spark import session
 
     check_files(client, name, holder)
@@ -145,14 +145,15 @@ def rescore_champion(
     labelled = packets.withColumn("label", features.label_column())
     if holder.kind == "spark":  # the logged model is the feature pipeline and the classifier
         return Scores(spark_confusion(mlflow.spark.load_model(uri).transform(labelled))).macro_f1
-    run_id = client.get_model_version(name, holder.version).run_id
+    version = client.get_model_version(name, holder.version)
+    reads = version.tags.get(tracking.TAG_INPUT, arrays.SCALED_VECTOR)  # untagged: older versions
     with tempfile.TemporaryDirectory() as tmp:
         pipeline = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path=tracking.FEATURE_PIPELINE, dst_path=tmp
+            run_id=version.run_id, artifact_path=tracking.FEATURE_PIPELINE, dst_path=tmp
         )
-        test = features.scoring_frame(PipelineModel.load(pipeline), packets)
+        test = features.scoring_frame(PipelineModel.load(pipeline), packets, reads)
         staged = folder.rescore(name, holder.version)
-        test.select("x", "label").write.mode("overwrite").parquet(staged)
+        test.write.mode("overwrite").parquet(staged)
     if holder.kind == "xgboost":
         return xgb_models.rescore(uri, staged)
     return tf_models.rescore(uri, staged)

@@ -16,8 +16,9 @@ unseen in train lands in an "unknown" slot no train row sets); the rest stay
 numeric. The
 assembled ``features`` vector feeds the random forest; ``features_scaled``
 (the numeric columns' signed log1p, standardised) feeds, as the array ``x``,
-Keras and XGBoost; ``features_binned`` (that, plus quantile bins of the numeric
-columns) feeds logistic regression.
+XGBoost, and Keras and logistic regression where there are no bins;
+``features_binned`` (that, plus quantile bins of the numeric columns) feeds logistic
+regression and, as the array ``x_binned``, the networks.
 
 Each test row is also marked ``unseen`` when its exact feature vector never
 occurs in train: MQTTset is duplicate-heavy, and scores on those rows are the
@@ -43,7 +44,7 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from mqttids.learning import distinct, folds
+from mqttids.learning import arrays, distinct, folds
 from mqttids.learning.artifacts import RunFolder, write_json
 from mqttids.runtime import db
 from mqttids.schema import COLUMNS, LABELS, NAMES, Kind
@@ -56,7 +57,7 @@ PAYLOAD_COLUMNS: tuple[str, ...] = ("mqtt_msg",)
 # Low-cardinality numeric codes that name a kind of packet rather than measure it.
 CODE_COLUMNS: tuple[str, ...] = ("mqtt_msgtype",)
 CANDIDATES: tuple[str, ...] = tuple(n for n in NAMES if n != "target" and n not in PAYLOAD_COLUMNS)
-BINNED = "features_binned"  # the scaled vector plus quantile bins, when MQTTIDS_LR_BINS asks for them
+BINNED = arrays.BINNED_VECTOR  # the scaled vector plus quantile bins, when MQTTIDS_LR_BINS asks for them
 # Columns with more distinct values than this are not checked for duplicates (lengths, times).
 DUPLICATE_CHECK_MAX_DISTINCT = 1000
 
@@ -146,14 +147,16 @@ def build_pipeline(kept: list[str], bins: int) -> Pipeline:
     or a network cannot split. The log keeps the order (trees see no difference) and spreads
     the common small values out.
 
-    ``features_binned`` (logistic regression's input) is ``features_scaled`` plus each numeric
-    column cut at ``bins`` train quantiles and one-hot encoded. A linear model gives a column one
-    slope; a class that lives in a middle range of a length or a gap (a SlowITe client's
-    seconds-long pauses, a bruteforce CONNECT's length) needs a weight per range, which the trees
-    and networks find by themselves. With ``bins`` 0 (every level but ``packet``:
-    :func:`mqttids.learning.levels.lr_bins`) there is no ``features_binned`` and LR reads
-    ``features_scaled`` (:func:`lr_input`), so no copy of the scaled vector is written. Measured
-    on the genuine corpus: docs/learning.md.
+    ``features_binned`` (logistic regression's and the networks' input) is ``features_scaled``
+    plus each numeric column cut at ``bins`` train quantiles and one-hot encoded. A linear model
+    gives a column one slope; a class that lives in a middle range of a length or a gap (a
+    SlowITe client's seconds-long pauses, a bruteforce CONNECT's length) needs a weight per
+    range. A network can build those ranges itself, but on a few thousand packets it spends
+    hundreds of epochs doing so and still finds fewer of them than the trees: given the bins,
+    dnn_narrow stopped early after about 30 epochs and scored 0.05 more. With ``bins`` 0 (every
+    level but ``packet``: :func:`mqttids.learning.levels.lr_bins`) there is no
+    ``features_binned`` and both read ``features_scaled`` (:func:`lr_input`), so no copy of the
+    scaled vector is written. Measured on the genuine corpus: docs/learning.md.
     """
     categorical = [c for c in kept if is_categorical(c)]
     numeric = [c for c in kept if c not in categorical]
@@ -193,7 +196,7 @@ def _bin_stages(numeric: list[str], bins: int) -> list:
 
 
 def lr_input(columns: list[str]) -> str:
-    """The vector logistic regression reads from features with these columns."""
+    """The vector logistic regression and the networks read from features with these columns."""
     return BINNED if BINNED in columns else "features_scaled"
 
 
@@ -239,6 +242,7 @@ class FeatureSummary:
     unseen_test_rows: int
     test_fingerprint: str
     feature_size: int
+    binned_size: int  # the length of x_binned, 0 where the level has no bins
     pipeline_uri: str
     input_example: list[dict]  # a few raw test rows of the kept columns: the logged models' example
 
@@ -261,8 +265,12 @@ def _model_ready(df: DataFrame, *extra: str) -> DataFrame:
         folds.CONNECTION,
         "features",
         "features_scaled",
-        *([BINNED] if BINNED in df.columns else []),
         vector_to_array("features_scaled", dtype="float32").alias("x"),
+        *(
+            [BINNED, vector_to_array(BINNED, dtype="float32").alias(arrays.BINNED_ARRAY)]
+            if BINNED in df.columns
+            else []
+        ),
     )
 
 
@@ -319,7 +327,8 @@ def build(
     ).parquet(folder.features(distinct.SPLIT))
 
     written_test = spark.read.parquet(folder.features("test"))
-    first = spark.read.parquet(folder.features("train")).select("features").first()
+    written_train = spark.read.parquet(folder.features("train"))
+    first = written_train.select("features", *([BINNED] if BINNED in written_train.columns else [])).first()
     summary = FeatureSummary(
         run_id=run_id,
         batch_from=batches.first.isoformat() if batches.first else None,
@@ -333,6 +342,7 @@ def build(
         unseen_test_rows=written_test.where("unseen").count(),
         test_fingerprint=fingerprint(test, NAMES if candidates == CANDIDATES else (*candidates, "target")),
         feature_size=first["features"].size if first else 0,
+        binned_size=first[BINNED].size if first and BINNED in first.asDict() else 0,
         pipeline_uri=folder.pipeline,
         input_example=[r.asDict() for r in test.select(*kept).limit(5).collect()],
     )
@@ -346,8 +356,9 @@ def load_pipeline(uri: str) -> PipelineModel:
     return PipelineModel.load(uri)
 
 
-def scoring_frame(pipeline: PipelineModel, packets: DataFrame) -> DataFrame:
-    """Rows a saved pipeline turned into model inputs: to score an older model on new rows."""
+def scoring_frame(pipeline: PipelineModel, packets: DataFrame, vector: str = "features_scaled") -> DataFrame:
+    """Rows a saved pipeline turned into model inputs, ``vector`` as the array ``x``: to score an
+    older model on new rows."""
     return pipeline.transform(packets.withColumn("label", label_column())).select(
-        "label", "features", "features_scaled", vector_to_array("features_scaled", dtype="float32").alias("x")
+        "label", vector_to_array(vector, dtype="float32").alias("x")
     )

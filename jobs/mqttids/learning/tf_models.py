@@ -62,27 +62,19 @@ def _dataset(uri: str) -> ds.Dataset:
     return ds.dataset(local_path(uri), format="parquet")
 
 
-def _arrays(batch: pa.RecordBatch, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """x as a float32 matrix (from Spark's array column, without a Python loop) and labels."""
-    x = batch.column("x").flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, size)
-    return x, batch.column("label").to_numpy().astype(np.int32)
-
-
-def stream(
-    uri: str, size: int, columns: tuple[str, ...] = ("x", "label")
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(x, label) batches of a features Parquet, read a batch at a time."""
-    for batch in _dataset(uri).to_batches(columns=list(columns), batch_size=BATCH * 16):
+def stream(uri: str, size: int, x: str = "x") -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(inputs, label) batches of a features Parquet's array column ``x``, a batch at a time."""
+    for batch in _dataset(uri).to_batches(columns=[x, "label"], batch_size=BATCH * 16):
         if batch.num_rows:
-            yield _arrays(batch, size)
+            yield arrays.matrix(batch, size, x), batch.column("label").to_numpy().astype(np.int32)
 
 
-def tf_dataset(uri: str, size: int, weighting: str):
+def tf_dataset(uri: str, size: int, weighting: str, x: str = "x"):
     """A tf.data pipeline of (x, label, loss weight) over the Parquet batches: re-read every epoch."""
     import tensorflow as tf
 
     def batches():
-        for part in arrays.batches(uri, size, weighting):
+        for part in arrays.batches(uri, size, weighting, x=x):
             for start in range(0, len(part.y), BATCH):
                 end = start + BATCH
                 yield part.x[start:end], part.y[start:end], part.w[start:end]
@@ -171,23 +163,23 @@ def full_epochs(cv_epochs: int, tune_rows: int, train_rows: int) -> int:
     return max(MIN_FULL_EPOCHS, min(cv_epochs, steps_equivalent))
 
 
-def predict(model, uri: str, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Class probabilities of every row of a features Parquet, and the rows' labels."""
+def predict(model, uri: str, size: int, x: str = "x") -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities of every row of a features Parquet (its array column ``x``), and labels."""
     probs, labels = [], []
-    for x, y in stream(uri, size):
-        probs.append(model.predict_on_batch(x))
+    for inputs, y in stream(uri, size, x):
+        probs.append(model.predict_on_batch(inputs))
         labels.append(y)
     return np.concatenate(probs), np.concatenate(labels)
 
 
-def log_and_check(model, folder: RunFolder, size: int):
+def log_and_check(model, folder: RunFolder, reads: arrays.Input):
     """Log the model (and the feature pipeline) to the active MLflow run, load it back from
     MLflow, and insist the loaded model predicts the same as the one in memory."""
     import mlflow
     import mlflow.keras
     from mlflow.models import infer_signature
 
-    example = next(stream(folder.features("test"), size))[0][:5]
+    example = next(stream(folder.features("test"), reads.size, reads.column))[0][:5]
     # A signature, not an input example: mlflow 3.17's Keras flavor writes the example before
     # it creates the model folder, and fails.
     signature = infer_signature(example, model.predict(example, verbose=0))
@@ -200,8 +192,8 @@ def log_and_check(model, folder: RunFolder, size: int):
     with tempfile.TemporaryDirectory() as tmp:
         mlflow.log_artifacts(str(local_copy(folder.pipeline, tmp)), tracking.FEATURE_PIPELINE)
     reloaded = mlflow.keras.load_model(info.model_uri)
-    before, _ = predict(model, folder.features("test"), size)
-    after, _ = predict(reloaded, folder.features("test"), size)
+    before, _ = predict(model, folder.features("test"), reads.size, reads.column)
+    after, _ = predict(reloaded, folder.features("test"), reads.size, reads.column)
     if not np.array_equal(before.argmax(axis=1), after.argmax(axis=1)) or not np.allclose(before, after):
         raise RuntimeError("the model loaded back from MLflow predicts differently from the trained one")
     log.info("logged to MLflow and loaded back: identical predictions on %s test rows", f"{len(before):,}")
@@ -218,9 +210,9 @@ def rescore(model_uri: str, features_uri: str) -> float:
     return scores(labels, probs.argmax(axis=1)).macro_f1
 
 
-def write_predictions(model, name: str, folder: RunFolder, size: int) -> None:
+def write_predictions(model, name: str, folder: RunFolder, reads: arrays.Input) -> None:
     """label, prediction and unseen of every test row, as the Spark trainers write them."""
-    probs, labels = predict(model, folder.features("test"), size)
+    probs, labels = predict(model, folder.features("test"), reads.size, reads.column)
     test = _dataset(folder.features("test")).to_table(columns=["target", "unseen"])
     table = test.append_column("label", pa.array(labels.astype(np.float64))).append_column(
         "prediction", pa.array(probs.argmax(axis=1).astype(np.float64))
@@ -244,12 +236,13 @@ def train(
 ) -> TrainingRecord:
     """Tune ``name`` by k-fold CV, train the winner on all train rows, log it to MLflow, predict."""
     meta = read_json(folder.features_meta)
-    with tracking.start_run(client, key, "keras", meta) as run:
+    reads = arrays.network_input(meta)
+    with tracking.start_run(client, key, "keras", meta, reads.vector) as run:
         record, model = _train(name, folder, size_name, grid_file, tune_rows, k, weighting, meta)
         record.mlflow_run_id = run.info.run_id
         tracking.log_training(record.as_dict(), record.candidates, meta)
-        reloaded = log_and_check(model, folder, int(meta["feature_size"]))
-        write_predictions(reloaded, name, folder, int(meta["feature_size"]))
+        reloaded = log_and_check(model, folder, reads)
+        write_predictions(reloaded, name, folder, reads)
     log.info("%s: logged to MLflow run %s", name, run.info.run_id)
     return record
 
@@ -276,11 +269,19 @@ def _train(name, folder, size_name, grid_file, tune_rows, k, weighting, meta) ->
     keras.utils.set_random_seed(SEED)
     _limit_inter_op_threads(2)
     rng = np.random.default_rng(SEED)
-    size = int(meta["feature_size"])
-    log.info("%s: class weighting %s (row weights to the power %s)", name, weighting, WEIGHTINGS[weighting])
+    reads = arrays.network_input(meta)
+    size = reads.size
+    log.info(
+        "%s: reads %s (%d values); class weighting %s (row weights to the power %s)",
+        name,
+        reads.vector,
+        size,
+        weighting,
+        WEIGHTINGS[weighting],
+    )
     model_grid = grids.grid(name, size_name, grid_file)
     min_steps = int(config.NN_MIN_STEPS.get())
-    rows = arrays.sample(folder.features("train"), size, tune_rows, weighting, rng)
+    rows = arrays.sample(folder.features("train"), size, tune_rows, weighting, rng, reads.column)
     y = rows.y
     clock = Stopwatch()
     results = []
@@ -305,7 +306,7 @@ def _train(name, folder, size_name, grid_file, tune_rows, k, weighting, meta) ->
     )
     clock = Stopwatch()
     model = build(size, **params)
-    model.fit(tf_dataset(folder.features("train"), size, weighting), epochs=epochs, verbose=2)
+    model.fit(tf_dataset(folder.features("train"), size, weighting, reads.column), epochs=epochs, verbose=2)
     fit_seconds = clock.seconds()
     record = TrainingRecord(
         model=name,
@@ -316,6 +317,7 @@ def _train(name, folder, size_name, grid_file, tune_rows, k, weighting, meta) ->
             "batch_size": BATCH,
             "class_weight": weighting,
             "min_steps": min_steps,
+            "input": reads.vector,
         },
         grid=model_grid,
         cv_metric="macro_f1",

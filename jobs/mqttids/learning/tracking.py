@@ -42,6 +42,9 @@ TAG_RUN = "airflow.run_id"
 TAG_MODEL = "mqttids.model"
 TAG_KIND = "mqttids.kind"
 TAG_LEVEL = "mqttids.feature_level"
+# A Keras or XGBoost model's input vector of the feature pipeline (features_scaled or
+# features_binned), so scoring rebuilds the vector it was trained on; Spark models carry theirs.
+TAG_INPUT = "mqttids.input"
 TAG_CODE = "mqttids.code_version"
 TAG_BATCH_FROM = "mqttids.batch_from"
 TAG_BATCH_TO = "mqttids.batch_to"
@@ -101,8 +104,9 @@ def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
-def start_run(client, key: RunKey, kind: str, meta: dict[str, Any]):
-    """A new MLflow run for ``key``; a run an earlier, crashed attempt left RUNNING is marked FAILED."""
+def start_run(client, key: RunKey, kind: str, meta: dict[str, Any], reads: str | None = None):
+    """A new MLflow run for ``key`` (``reads``: the input vector of a model that is not a Spark
+    pipeline); a run an earlier, crashed attempt left RUNNING is marked FAILED."""
     import mlflow
 
     experiment = experiment_id(client, key.dag_id)
@@ -120,6 +124,7 @@ def start_run(client, key: RunKey, kind: str, meta: dict[str, Any]):
         TAG_CODE: code_version(),
         TAG_BATCH_FROM: meta.get("batch_from") or "",
         TAG_BATCH_TO: meta.get("batch_to") or "",
+        **({TAG_INPUT: reads} if reads else {}),
     }
     name = key.model if key.level == FEATURE_LEVEL else f"{key.model} {key.level}"
     return mlflow.start_run(experiment_id=experiment, run_name=f"{name} {key.run_id}", tags=tags)
@@ -235,6 +240,7 @@ def register(client, run, name: str, macro_f1: float, fingerprint: str):
         TAG_KIND: run.data.tags[TAG_KIND],
         TAG_RUN: run.data.tags[TAG_RUN],
         TAG_LEVEL: run.data.tags.get(TAG_LEVEL, FEATURE_LEVEL),
+        **({TAG_INPUT: run.data.tags[TAG_INPUT]} if TAG_INPUT in run.data.tags else {}),
     }.items():
         client.set_model_version_tag(name, version.version, key, value)
     return client.get_model_version(name, version.version)

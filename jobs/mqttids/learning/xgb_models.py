@@ -184,7 +184,7 @@ def train(
     """Tune by k-fold CV, fit the winner on all train rows, log it to MLflow, write its predictions."""
     meta = read_json(folder.features_meta)
     size = int(meta["feature_size"])
-    with tracking.start_run(client, key, "xgboost", meta) as run:
+    with tracking.start_run(client, key, "xgboost", meta, arrays.scaled_input(meta).vector) as run:
         record, booster = _train(name, folder, size_name, grid_file, tune_rows, k, weighting, meta)
         record.mlflow_run_id = run.info.run_id
         tracking.log_training(record.as_dict(), record.candidates, meta)
