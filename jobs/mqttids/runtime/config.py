@@ -184,12 +184,13 @@ TRAIN_ROWS = Setting(
 LR_BINS = Setting(
     "MQTTIDS_LR_BINS",
     "32",
-    "Quantile bins per numeric feature for logistic regression at the packet level (0: none): each "
-    "numeric column is also cut at this many train quantiles and one-hot encoded beside its "
-    "standardised log, so a linear model can give a length or a gap its own weight per range. On "
-    "genuine captures 32 brought LR within 0.05 of the forest per packet; the other levels get no "
-    "bins, which overfit them (docs/learning.md#genuine-traffic-three-levels). 0 in the test suite, "
-    "for speed.",
+    "Quantile bins per numeric feature at the packet level, read by logistic regression and the "
+    "Keras networks (0: none): each numeric column is also cut at this many train quantiles and "
+    "one-hot encoded beside its standardised log, so a linear model can give a length or a gap its "
+    "own weight per range, and a network need not learn the ranges from a few thousand packets. On "
+    "genuine captures 32 brought LR and both networks within 0.05 of the forest per packet; the "
+    "other levels get no bins, which overfit them (docs/learning.md#genuine-traffic-three-levels). "
+    "XGBoost and the forest never read them. 0 in the test suite, for speed.",
 )
 NN_MIN_STEPS = Setting(
     "MQTTIDS_NN_MIN_STEPS",
