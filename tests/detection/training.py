@@ -74,9 +74,7 @@ def register(
     Returns its version."""
     import mlflow
 
-    title = f"detection-tests-{level}-{kind}"  # one per level and kind, shared by the tests that use it
-    existing = client.get_experiment_by_name(title)
-    experiment = existing.experiment_id if existing else client.create_experiment(title)
+    experiment = client.create_experiment(f"detection-tests-{level}-{kind}")
     with mlflow.start_run(experiment_id=experiment, tags={"mqttids.feature_level": level}) as run:
         flavour = importlib.import_module(f"mlflow.{kind}")
         flavour.log_model(model, "model", pip_requirements=tracking.pip_requirements(*PACKAGES[kind]))
