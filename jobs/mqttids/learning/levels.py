@@ -64,10 +64,11 @@ def lr_bins(level: str) -> int:
     packet, none otherwise.
 
     A packet's own few columns need a weight per range (a length, a gap) that one slope cannot
-    give, and that a network finds slowly on a few thousand packets. In context and per connection the columns already say it (counts, codes, the peers),
-    and the bins' hundreds of one-hot columns overfit a split of a few hundred connections: on
-    the genuine corpus they took LR from 0.914 to 0.859 in context and from 1.000 to 0.963 per
-    connection, while bringing it from 0.457 to 0.524 per packet (docs/learning.md).
+    give, and that a network finds slowly on a few thousand packets. In context and per
+    connection the columns already say it (counts, codes, the peers), and the bins' hundreds of
+    one-hot columns overfit a split of a few hundred connections: on the genuine corpus they
+    took LR from 0.914 to 0.859 in context and from 1.000 to 0.963 per connection, while
+    bringing it from 0.457 to 0.524 per packet (docs/learning.md).
     """
     return int(config.LR_BINS.get()) if level == "packet" else 0
 
