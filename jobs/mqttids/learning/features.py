@@ -328,7 +328,8 @@ def build(
 
     written_test = spark.read.parquet(folder.features("test"))
     written_train = spark.read.parquet(folder.features("train"))
-    first = written_train.select("features", *([BINNED] if BINNED in written_train.columns else [])).first()
+    binned = BINNED in written_train.columns
+    first = written_train.select("features", *([BINNED] if binned else [])).first()
     summary = FeatureSummary(
         run_id=run_id,
         batch_from=batches.first.isoformat() if batches.first else None,
@@ -342,7 +343,7 @@ def build(
         unseen_test_rows=written_test.where("unseen").count(),
         test_fingerprint=fingerprint(test, NAMES if candidates == CANDIDATES else (*candidates, "target")),
         feature_size=first["features"].size if first else 0,
-        binned_size=first[BINNED].size if first and BINNED in first.asDict() else 0,
+        binned_size=first[BINNED].size if first and binned else 0,
         pipeline_uri=folder.pipeline,
         input_example=[r.asDict() for r in test.select(*kept).limit(5).collect()],
     )

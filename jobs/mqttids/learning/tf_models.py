@@ -238,7 +238,7 @@ def train(
     meta = read_json(folder.features_meta)
     reads = arrays.network_input(meta)
     with tracking.start_run(client, key, "keras", meta, reads.vector) as run:
-        record, model = _train(name, folder, size_name, grid_file, tune_rows, k, weighting, meta)
+        record, model = _train(name, folder, size_name, grid_file, tune_rows, k, weighting, meta, reads)
         record.mlflow_run_id = run.info.run_id
         tracking.log_training(record.as_dict(), record.candidates, meta)
         reloaded = log_and_check(model, folder, reads)
@@ -263,13 +263,14 @@ def _limit_inter_op_threads(threads: int) -> None:
         log.info("TensorFlow already started; keeping its inter-op threads (%s)", started)
 
 
-def _train(name, folder, size_name, grid_file, tune_rows, k, weighting, meta) -> tuple[TrainingRecord, Any]:
+def _train(
+    name, folder, size_name, grid_file, tune_rows, k, weighting, meta, reads: arrays.Input
+) -> tuple[TrainingRecord, Any]:
     """Cross-validate the grid, then fit the winner on the whole train split, streamed."""
     keras = _keras()
     keras.utils.set_random_seed(SEED)
     _limit_inter_op_threads(2)
     rng = np.random.default_rng(SEED)
-    reads = arrays.network_input(meta)
     size = reads.size
     log.info(
         "%s: reads %s (%d values); class weighting %s (row weights to the power %s)",
